@@ -1,0 +1,83 @@
+"""The `esteira` command: one sub-app per system, added with add_typer."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from esteira import cli_common
+from esteira.chatbot.cli import app as chatbot_app
+from esteira.datagen.cli import app as datagen_app
+from esteira.errors import EsteiraError
+from esteira.invoices.cli import app as invoices_app
+from esteira.logs import console, setup_logging
+from esteira.notifications.cli import app as notifications_app
+from esteira.portfolio.cli import app as portfolio_app
+from esteira.quarantine.cli import app as quarantine_app
+from esteira.runlog import runs_command
+from esteira.services.cli import app as services_app
+
+app = typer.Typer(
+    name="esteira",
+    help="esteira: the company's data pipelines on PySpark (Sail embedded, or JVM Spark).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(portfolio_app, name="portfolio", help="Client-portfolio distribution (carteira).")
+app.add_typer(quarantine_app, name="quarantine", help="Contact quarantine (quarentena global).")
+app.add_typer(notifications_app, name="notifications", help="WhatsApp notification usage.")
+app.add_typer(invoices_app, name="invoices", help="Invoice averages over the last N months.")
+app.add_typer(chatbot_app, name="chatbot", help="Chatbot answers per session.")
+app.add_typer(services_app, name="services", help="Local Kafka and PostgreSQL.")
+app.add_typer(datagen_app, name="datagen", help="Synthetic data for demos, tests, benchmarks.")
+app.command("runs", help="List recent pipeline runs from the run log.")(runs_command)
+
+
+@app.callback()
+def root(
+    engine: Annotated[
+        str | None, typer.Option(help="sail (embedded, default) or spark (JVM)")
+    ] = None,
+    master: Annotated[str | None, typer.Option(help="JVM Spark master, e.g. local[*]")] = None,
+    remote: Annotated[str | None, typer.Option(help="Spark Connect URL, e.g. sc://h:15002")] = None,
+    log_format: Annotated[str, typer.Option(help="text or json")] = "text",
+    log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING, ERROR")] = None,
+) -> None:
+    if log_format not in ("text", "json"):
+        raise EsteiraError(f"--log-format must be text or json, not {log_format!r}")
+    cli_common.set_overrides(engine=engine, master=master, remote=remote, log_level=log_level)
+    setup_logging(cli_common.settings().log_level, log_format)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the CLI and returns its exit status; expected errors become one line."""
+    import click
+
+    try:
+        result = app(args=argv, standalone_mode=False, prog_name="esteira")
+    except EsteiraError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        console.print("[red]aborted[/]")
+        return 130
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except Exception:
+        logging.getLogger("esteira").exception("unexpected failure (a bug: please report it)")
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,128 @@
+"""The one place that builds SparkSessions: embedded Sail (default) or JVM Spark.
+
+- sail: pysail's Spark Connect server started in this process (no JVM); the session
+  talks to it over Spark Connect on loopback.
+- spark: Apache Spark on the JVM, `local[*]` or any master URL, with Delta, Kafka and
+  JDBC jars from the repo's Maven step; or a Spark Connect URL (`remote`).
+Pipelines receive the session; nothing else builds one.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import re
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from esteira.errors import EngineError
+from esteira.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_sail_server = None
+_JAR_NAME = re.compile(r"^(?P<artifact>.+?)-\d[\w.\-]*\.jar$")
+
+
+def get_session(settings: Settings) -> SparkSession:
+    """Returns a session for the configured engine (reused within one process)."""
+    if settings.engine == "sail":
+        return _sail_session(settings)
+    if settings.spark.remote:
+        return _connect_session(settings.spark.remote, settings)
+    return _jvm_session(settings)
+
+
+def stop_session(session: SparkSession) -> None:
+    session.stop()
+
+
+def _sail_session(settings: Settings) -> SparkSession:
+    global _sail_server  # noqa: PLW0603 - one embedded server per process
+    try:
+        from pysail.spark import SparkConnectServer
+    except ImportError as exc:  # pragma: no cover - pysail is a core dependency
+        raise EngineError("engine 'sail' needs pysail: pip install pysail") from exc
+    if _sail_server is None:
+        os.environ.setdefault("SAIL_RUNTIME__STACK_SIZE", str(8 << 20))
+        server = SparkConnectServer("127.0.0.1", 0)
+        server.start(background=True)
+        _sail_server = server
+        atexit.register(server.stop)
+    _, port = _sail_server.listening_address
+    return _connect_session(f"sc://127.0.0.1:{port}", settings)
+
+
+def _connect_session(url: str, settings: Settings) -> SparkSession:
+    try:
+        session = SparkSession.builder.remote(url).getOrCreate()
+    except Exception as exc:
+        raise EngineError(f"cannot reach the Spark Connect server at {url}: {exc}") from None
+    _apply_conf(session, settings)
+    return session
+
+
+def _apply_conf(session: SparkSession, settings: Settings) -> None:
+    session.conf.set("spark.sql.session.timeZone", "UTC")
+    session.conf.set("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
+    for key, value in settings.spark.conf.items():
+        try:
+            session.conf.set(key, value)
+        except Exception:  # static confs cannot be changed on a running server
+            log.debug("could not set %s on this engine", key)
+
+
+def connector_jars(jars_dir: Path) -> list[Path]:
+    """Jars from the Maven cache that the pyspark wheel does not already ship.
+
+    Maven resolves transitive dependencies too; a library Spark already has (Jackson,
+    Parquet, log4j, ...) is left out so that two versions never share a classpath.
+    """
+    folder = jars_dir / "spark"
+    if not folder.is_dir():
+        raise EngineError(
+            f"the JVM connector jars are not in {folder}; run `make jars` "
+            "(mvn -P spark-jars dependency:copy-dependencies)"
+        )
+    import pyspark
+
+    shipped = {
+        _artifact(p.name) for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar")
+    }
+    return sorted(p for p in folder.glob("*.jar") if _artifact(p.name) not in shipped)
+
+
+def _artifact(jar_name: str) -> str:
+    match = _JAR_NAME.match(jar_name)
+    return match.group("artifact") if match else jar_name
+
+
+def _jvm_session(settings: Settings) -> SparkSession:
+    jars = connector_jars(settings.jars_dir)
+    os.environ.setdefault("PYSPARK_PYTHON", "python3")
+    warehouse = (settings.home / "warehouse").resolve()
+    builder = (
+        SparkSession.builder.master(settings.spark.master)
+        .appName("esteira")
+        .config("spark.jars", ",".join(str(j.resolve()) for j in jars))
+        .config("spark.driver.memory", settings.spark.driver_memory)
+        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        .config("spark.sql.warehouse.dir", str(warehouse))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.log.level", "ERROR")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
+        .config("spark.databricks.delta.snapshotPartitions", "2")
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse}")
+    )
+    for key, value in settings.spark.conf.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:
+        raise EngineError(f"JVM Spark did not start ({settings.spark.master}): {exc}") from None
+    return session
