@@ -1,7 +1,13 @@
-"""`esteira datagen ...` commands."""
+"""`esteira datagen <system>`: synthetic data for demos, tests and benchmarks.
+
+Each system's generator module registers its own command here.
+"""
 
 from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="datagen", no_args_is_help=True)
+app = typer.Typer(help="Synthetic data for demos, tests and benchmarks.", no_args_is_help=True)
+
+# Each generator module adds `@app.command("<system>")`; import them for that side effect.
+from esteira.datagen import portfolio  # noqa: E402, F401
