@@ -54,25 +54,20 @@ def root(
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI and returns its exit status; expected errors become one line."""
-    import click
-
     try:
-        result = app(args=argv, standalone_mode=False, prog_name="esteira")
+        app(args=argv, prog_name="esteira")  # standalone: usage errors print and exit 2
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except EsteiraError as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         console.print("[red]aborted[/]")
         return 130
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
     except Exception:
         logging.getLogger("esteira").exception("unexpected failure (a bug: please report it)")
         return 1
-    return result if isinstance(result, int) else 0
+    return 0
 
 
 def entry() -> None:
