@@ -23,6 +23,7 @@ from esteira.settings import Settings
 log = logging.getLogger(__name__)
 
 _sail_server = None
+_DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 _JAR_NAME = re.compile(r"^(?P<artifact>.+?)-\d[\w.\-]*\.jar$")
 
 
@@ -109,7 +110,7 @@ def _jvm_session(settings: Settings) -> SparkSession:
         .config("spark.jars", ",".join(str(j.resolve()) for j in jars))
         .config("spark.driver.memory", settings.spark.driver_memory)
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        .config("spark.sql.catalog.spark_catalog", _DELTA_CATALOG)
         .config("spark.sql.warehouse.dir", str(warehouse))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")

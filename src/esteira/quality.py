@@ -91,7 +91,8 @@ class QualityReport:
             if r.action == "fail" and self.failures[r.name]
         ]
         if broken:
-            raise QualityError(f"{source}: expectation failed: {', '.join(broken)}; nothing written")
+            failed = ", ".join(broken)
+            raise QualityError(f"{source}: expectation failed: {failed}; nothing written")
 
 
 def measure(flagged: DataFrame, rules: list[Expectation]) -> QualityReport:

@@ -28,7 +28,7 @@ class Run:
     pipeline: str
     engine: str
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    started_at: str = field(default_factory=lambda: _now())
+    started_at: str = field(default_factory=_now)
     ended_at: str | None = None
     status: str = "running"
     seconds: float | None = None
@@ -105,7 +105,8 @@ def runs_command(
     for r in runs:
         failed_rules = sum(1 for v in r.get("rules", {}).values() if v.get("failed"))
         table.add_row(
-            r["started_at"], r["pipeline"], r["engine"], r["status"], f"{r.get('seconds') or 0:.1f}",
+            r["started_at"], r["pipeline"], r["engine"], r["status"],
+            f"{r.get('seconds') or 0:.1f}",
             str(sum(r.get("inputs", {}).values())), str(sum(r.get("outputs", {}).values())),
             f"{failed_rules}/{len(r.get('rules', {}))} broken",
         )
