@@ -23,6 +23,10 @@ from rich.table import Table
 from esteira.quality import QualityReport
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 @dataclass
 class Run:
     pipeline: str
@@ -40,10 +44,6 @@ class Run:
     def record_quality(self, source: str, report: QualityReport) -> None:
         for name, value in report.as_dict().items():
             self.rules[f"{source}.{name}"] = value
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @contextmanager

@@ -31,7 +31,8 @@ def detect_format(location: str) -> Format:
         return _SUFFIXES.get(suffix, "delta")  # type: ignore[return-value]
     path = Path(location)
     if not path.exists():
-        if "/" not in location and "." in location.strip(".") and path.suffix.lower() not in _SUFFIXES:
+        looks_like_table = "/" not in location and "." in location.strip(".")
+        if looks_like_table and path.suffix.lower() not in _SUFFIXES:
             return "table"  # schema.table in a catalog
         raise InputError(location, "path does not exist")
     if path.is_dir():
