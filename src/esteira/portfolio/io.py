@@ -1,0 +1,75 @@
+"""Reads and writes of the portfolio distribution.
+
+Outputs are first staged as Parquet under <out>/_staging/<run_id>, validated there, and
+only then written as Delta tables (one atomic commit each; Delta history keeps the
+earlier versions). A run that fails validation writes no table.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+
+from esteira.connectors.files import read_table, write_delta
+from esteira.errors import InputError
+from esteira.portfolio.transforms import CLIENT, KEY, MANAGER
+
+TABLES = ("assignment", "unassigned", "rejects")
+
+
+def read_clients(session: SparkSession, location: str) -> DataFrame:
+    return read_table(session, location, required=[CLIENT, KEY], name=f"clients ({location})")
+
+
+def read_managers(session: SparkSession, location: str) -> DataFrame:
+    managers = read_table(
+        session, location, required=[MANAGER, KEY], name=f"managers ({location})"
+    )
+    if managers.limit(1).count() == 0:
+        raise InputError(f"managers ({location})", "the managers table is empty")
+    return managers
+
+
+def read_previous(session: SparkSession, location: str) -> DataFrame:
+    return read_table(
+        session, location, required=[CLIENT, MANAGER], name=f"previous assignment ({location})"
+    )
+
+
+def stage(frames: dict[str, DataFrame], staging: Path) -> dict[str, Path]:
+    """Writes each frame once as Parquet so validation and the final write reuse it."""
+    paths = {}
+    for name, df in frames.items():
+        path = staging / name
+        df.write.mode("overwrite").parquet(str(path))
+        paths[name] = path
+    return paths
+
+
+def read_staged(session: SparkSession, paths: dict[str, Path]) -> dict[str, DataFrame]:
+    return {name: session.read.parquet(str(path)) for name, path in paths.items()}
+
+
+def publish(staged: dict[str, DataFrame], out: Path) -> None:
+    """Replaces each output Delta table from its validated staged copy."""
+    for name in TABLES:
+        write_delta(staged[name], out / name, mode="overwrite")
+
+
+def write_summary(summary: dict[str, Any], out: Path) -> Path:
+    path = out / "summary.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=str), "utf-8")
+    tmp.replace(path)  # atomic on one filesystem
+    return path
+
+
+def drop_staging(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+    parent = staging.parent
+    if parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()

@@ -1,0 +1,155 @@
+"""`esteira portfolio assign`: read -> clean -> plan -> deal -> validate -> write."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from esteira.errors import QualityError
+from esteira.logs import step
+from esteira.portfolio import io
+from esteira.portfolio import transforms as t
+from esteira.runlog import track_run
+from esteira.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AssignRequest:
+    clients: str
+    managers: str
+    out: Path
+    previous: str | None = None
+    seed: int | None = None
+    limit: int | None = None
+
+
+def run(settings: Settings, session: SparkSession, req: AssignRequest) -> dict[str, Any]:
+    """Assigns every valid client to one manager of its key; returns the run summary."""
+    seed = settings.portfolio.seed if req.seed is None else req.seed
+    limit = settings.portfolio.limit_clients if req.limit is None else req.limit
+    with track_run(settings.runs_file, "portfolio.assign", settings.engine) as run_rec:
+        with step("Reading clients and managers"):
+            clients_raw = io.read_clients(session, req.clients)
+            managers_raw = io.read_managers(session, req.managers)
+            previous = io.read_previous(session, req.previous) if req.previous else None
+        frames = _compute(clients_raw, managers_raw, previous, seed, limit)
+        staging = req.out / "_staging" / run_rec.run_id
+        try:
+            with step("Computing the assignment"):
+                staged = io.read_staged(session, io.stage(frames, staging))
+            with step("Validating"):
+                valid_clients = staged["valid_clients"]
+                capacities = staged["capacities"]
+                _validate(staged["assignment"], staged["unassigned"], valid_clients, capacities)
+                summary = _summarize(staged, clients_raw, seed, limit, req)
+            with step("Writing the assignment"):
+                io.publish(staged, req.out)
+                io.write_summary(summary, req.out)
+        finally:
+            io.drop_staging(staging)
+        run_rec.inputs = {"clients": summary["clients_read"], "managers": summary["managers_read"]}
+        run_rec.outputs = {k: summary[k] for k in ("assigned", "unassigned", "rejected")}
+        summary["run_id"] = run_rec.run_id
+        return summary
+
+
+def _compute(
+    clients_raw: DataFrame,
+    managers_raw: DataFrame,
+    previous: DataFrame | None,
+    seed: int,
+    limit: int,
+) -> dict[str, DataFrame]:
+    client_rows = t.distinct_rows_with_key(clients_raw)
+    client_conflicts = t.conflicting_ids(client_rows, t.CLIENT, "cliente")
+    clients = t.without_ids(client_rows, client_conflicts, t.CLIENT)
+    manager_rows = t.distinct_rows_with_key(managers_raw)
+    manager_conflicts = t.conflicting_ids(manager_rows, t.MANAGER, "gerente")
+    managers = t.without_ids(manager_rows, manager_conflicts, t.MANAGER)
+    capacities = t.manager_capacities(managers, limit)
+
+    if previous is not None:
+        kept = t.kept_from_previous(clients, previous, capacities, seed)
+    else:
+        kept = clients.select(t.CLIENT, F.lit(None).cast("string").alias(t.MANAGER)).limit(0)
+    to_deal = clients.join(kept.select(t.CLIENT), t.CLIENT, "left_anti")
+    current = kept.groupBy(t.MANAGER).agg(F.count(F.lit(1)).alias("e"))
+    demand = to_deal.groupBy(t.KEY).agg(F.count(F.lit(1)).alias("n"))
+    plan = t.plan_new_loads(capacities, current, demand, seed)
+    dealt = t.deal(t.number_clients(to_deal, seed), t.slots(plan))
+
+    rejects = (
+        t.null_key_rejects(t.rows_with_null_key(clients_raw), t.CLIENT, "cliente")
+        .unionByName(t.null_key_rejects(t.rows_with_null_key(managers_raw), t.MANAGER, "gerente"))
+        .unionByName(client_conflicts)
+        .unionByName(manager_conflicts)
+    )
+    frames = {
+        "assignment": t.assignment_rows(clients, kept, dealt, previous),
+        "unassigned": t.unassigned_reason(dealt, managers),
+        "rejects": rejects,
+        "valid_clients": clients.select(t.CLIENT),
+        "capacities": capacities,
+    }
+    return frames
+
+
+def _validate(
+    assigned: DataFrame, unassigned: DataFrame, clients: DataFrame, capacities: DataFrame
+) -> None:
+    row = t.validation_counts(assigned, unassigned, clients, capacities).collect()[0]
+    broken = {k: int(v or 0) for k, v in row.asDict().items() if v}
+    if broken:
+        detail = ", ".join(f"{k}={v}" for k, v in broken.items())
+        raise QualityError(f"portfolio validation failed ({detail}); nothing was written")
+    log.info("Validation passed: every client placed once, no manager over capacity, keys match")
+
+
+def _summarize(
+    staged: dict[str, DataFrame],
+    clients_raw: DataFrame,
+    seed: int,
+    limit: int,
+    req: AssignRequest,
+) -> dict[str, Any]:
+    assigned, rejects = staged["assignment"], staged["rejects"]
+    loads = t.manager_loads(assigned, staged["capacities"])
+    per_key = [r.asDict() for r in t.load_by_key(loads).orderBy(t.KEY).collect()]
+    overall = loads.agg(F.min("carga").alias("lo"), F.max("carga").alias("hi")).collect()[0]
+    situacao = {r[t.STATUS]: r["n"] for r in assigned.groupBy(t.STATUS).agg(
+        F.count(F.lit(1)).alias("n")).collect()}
+    reject_counts = {(r["tipo"], r["motivo"] == t.NULL_KEY): r["n"] for r in rejects.groupBy(
+        "tipo", F.col(t.REASON)).agg(F.count(F.lit(1)).alias("n")).collect()}
+    dropped = reject_counts.get(("cliente", True), 0)
+    rejected = sum(
+        v for (kind, is_null), v in reject_counts.items() if kind == "cliente" and not is_null
+    )
+    unassigned_by = {r[t.REASON]: r["n"] for r in staged["unassigned"].groupBy(t.REASON).agg(
+        F.count(F.lit(1)).alias("n")).collect()}
+    return {
+        "clients_read": clients_raw.count(),
+        "clients_dropped_null_key": dropped,
+        "rejected": rejected,
+        "managers_rejected": sum(v for (kind, _), v in reject_counts.items() if kind == "gerente"),
+        "assigned": sum(situacao.values()),
+        "unassigned": sum(unassigned_by.values()),
+        "unassigned_by_reason": unassigned_by,
+        "kept": situacao.get("mantido", 0),
+        "moved": situacao.get("realocado", 0),
+        "new": situacao.get("novo", 0),
+        "managers_read": staged["capacities"].count(),
+        "load_min": overall["lo"],
+        "load_max": overall["hi"],
+        "load_spread": (overall["hi"] or 0) - (overall["lo"] or 0),
+        "per_key": per_key,
+        "seed": seed,
+        "limit": limit,
+        "inputs": {"clients": req.clients, "managers": req.managers, "previous": req.previous},
+    }
