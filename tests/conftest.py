@@ -17,6 +17,8 @@ from esteira import cli
 from esteira.engine import get_session
 from esteira.settings import Settings, load_settings
 
+pytest_plugins = ["service_fixtures"]  # kafka_bootstrap, kafka_topic, pg_conninfo, pg_schema
+
 ENGINES = [e for e in os.environ.get("ESTEIRA_TEST_ENGINES", "sail,spark").split(",") if e]
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,7 +1,60 @@
-"""`esteira services ...` commands."""
+"""`esteira services up|down|status`: the local Kafka broker and PostgreSQL server."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import Annotated
+
 import typer
 
-app = typer.Typer(help="services", no_args_is_help=True)
+from esteira import cli_common
+from esteira.logs import step
+
+app = typer.Typer(help="Local Kafka and PostgreSQL.", no_args_is_help=True)
+
+
+class Service(StrEnum):
+    kafka = "kafka"
+    postgres = "postgres"
+
+
+Names = Annotated[
+    list[Service] | None, typer.Argument(help="kafka and/or postgres (default: both)")
+]
+
+
+def _modules(names: list[Service] | None):
+    from esteira.services import kafka, postgres
+
+    chosen = names or list(Service)
+    return [{Service.kafka: kafka, Service.postgres: postgres}[n] for n in chosen]
+
+
+@app.command("up")
+def up(names: Names = None) -> None:
+    """Start the services (a no-op for those already running); wait until they answer."""
+    settings = cli_common.settings()
+    for module in _modules(names):
+        with step(f"Starting {module.NAME}"):
+            found = module.up(settings)
+        typer.echo(found.describe() + "".join(f" ({note})" for note in found.notes))
+        if found.running and not found.external:
+            typer.echo(f"  log: {found.log_file}")
+
+
+@app.command("down")
+def down(names: Names = None) -> None:
+    """Stop the local services cleanly; their data stays for the next `up`."""
+    settings = cli_common.settings()
+    for module in _modules(names):
+        with step(f"Stopping {module.NAME}"):
+            found = module.down(settings)
+        typer.echo(found.describe() + "".join(f" ({note})" for note in found.notes))
+
+
+@app.command("status")
+def status(names: Names = None) -> None:
+    """Show each service's pid, port, version and data directory (or that it is not running)."""
+    settings = cli_common.settings()
+    for module in _modules(names):
+        typer.echo(module.status(settings).describe())

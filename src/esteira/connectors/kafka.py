@@ -1,0 +1,222 @@
+"""Apache Kafka from Python (confluent-kafka): topics, producing, consuming, Spark options.
+
+Every function takes the bootstrap servers as a string; `bootstrap_servers(settings)`
+gives the configured external cluster or the local broker started by
+`esteira services up` (on whatever port it really took).
+
+Topics are created by esteira, never auto-created by a producer: an explicit partition
+count and `message.timestamp.type=LogAppendTime`, so that retention counts from the
+moment the broker stored a message and back-dated events are not deleted early.
+Errors name the topic, never a message's content (it may carry personal data).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import (
+    TIMESTAMP_LOG_APPEND_TIME,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+)
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from esteira.errors import ServiceError
+from esteira.services.kafka import bootstrap_servers  # noqa: F401 - part of this interface
+
+log = logging.getLogger(__name__)
+LOG_APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
+_QUIET = {"log_level": 3, "logger": logging.getLogger("esteira.kafka.client")}
+
+Payload = bytes | str | None
+
+
+@dataclass(frozen=True)
+class Record:
+    """One consumed message (timestamp in epoch milliseconds, as Kafka keeps it)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+    log_append_time: bool
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+def admin(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap, **_QUIET})
+
+
+def create_topic(
+    bootstrap: str,
+    name: str,
+    partitions: int,
+    config: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+) -> None:
+    """Creates a topic with LogAppendTime timestamps; an existing one must match partitions."""
+    settings = {**LOG_APPEND_TIME, **(config or {})}
+    topic = NewTopic(name, num_partitions=partitions, replication_factor=1, config=settings)
+    client = admin(bootstrap)  # kept referenced until the future resolves
+    future = client.create_topics([topic], request_timeout=timeout)[name]
+    try:
+        future.result(timeout=timeout)
+        log.info("Kafka topic %s created (%d partitions)", name, partitions)
+    except KafkaException as exc:
+        err = exc.args[0]
+        if err.code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise ServiceError(
+                f"cannot create Kafka topic {name} at {bootstrap}: {err.str()}"
+            ) from None
+        found = describe_partitions(bootstrap, name, timeout)
+        if found != partitions:
+            raise ServiceError(
+                f"Kafka topic {name} exists with {found} partitions, not {partitions}"
+            ) from None
+
+
+def describe_partitions(bootstrap: str, name: str, timeout: float = 10.0) -> int:
+    metadata = admin(bootstrap).list_topics(topic=name, timeout=timeout)
+    topic = metadata.topics.get(name)
+    if topic is None or topic.error is not None:
+        raise ServiceError(f"Kafka topic {name} does not exist at {bootstrap}")
+    return len(topic.partitions)
+
+
+def topic_config(bootstrap: str, name: str, timeout: float = 10.0) -> dict[str, str]:
+    from confluent_kafka.admin import ConfigResource, ResourceType
+
+    resource = ConfigResource(ResourceType.TOPIC, name)
+    client = admin(bootstrap)
+    entries = client.describe_configs([resource])[resource].result(timeout=timeout)
+    return {key: entry.value for key, entry in entries.items()}
+
+
+def delete_topics(bootstrap: str, names: Iterable[str], timeout: float = 30.0) -> None:
+    names = list(names)
+    if not names:
+        return
+    client = admin(bootstrap)
+    for name, future in client.delete_topics(names, request_timeout=timeout).items():
+        try:
+            future.result(timeout=timeout)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                problem = exc.args[0].str()
+                raise ServiceError(f"cannot delete Kafka topic {name}: {problem}") from None
+
+
+def producer(bootstrap: str, **conf: Any) -> Producer:
+    """An idempotent producer (acks=all): a retry never writes a message twice."""
+    return Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            **_QUIET,
+            **conf,
+        }
+    )
+
+
+def produce(
+    bootstrap: str,
+    topic: str,
+    messages: Iterable[tuple[Payload, Payload]],
+    timeout: float = 30.0,
+    **conf: Any,
+) -> int:
+    """Sends (key, value) pairs and waits until every one is acknowledged; returns the count."""
+    failures: list[str] = []
+
+    def on_delivery(err: KafkaError | None, _msg: Any) -> None:
+        if err is not None:
+            failures.append(err.str())
+
+    client = producer(bootstrap, **conf)
+    sent = 0
+    for key, value in messages:
+        while True:
+            try:
+                client.produce(topic, key=key, value=value, on_delivery=on_delivery)
+                break
+            except BufferError:  # local queue full: let deliveries drain
+                client.poll(0.5)
+        sent += 1
+        client.poll(0)
+    remaining = client.flush(timeout)
+    if remaining or failures:
+        problem = failures[0] if failures else f"{remaining} not acknowledged in {timeout:.0f} s"
+        raise ServiceError(f"producing to Kafka topic {topic} failed: {problem}")
+    return sent
+
+
+def consumer(bootstrap: str, group_id: str | None = None, **conf: Any) -> Consumer:
+    """A consumer that starts at the earliest offset when its group has none."""
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group_id or f"esteira-{uuid.uuid4().hex[:12]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            **_QUIET,
+            **conf,
+        }
+    )
+
+
+def consume(
+    bootstrap: str,
+    topic: str,
+    count: int,
+    timeout: float = 30.0,
+    group_id: str | None = None,
+) -> list[Record]:
+    """Reads up to `count` messages (fewer if the timeout passes first), oldest first."""
+    client = consumer(bootstrap, group_id)
+    records: list[Record] = []
+    deadline = time.monotonic() + timeout
+    try:
+        client.subscribe([topic])
+        while len(records) < count and time.monotonic() < deadline:
+            msg = client.poll(min(1.0, max(deadline - time.monotonic(), 0.01)))
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise ServiceError(f"consuming Kafka topic {topic}: {msg.error().str()}")
+            records.append(_record(msg))
+        if records and group_id:
+            client.commit(asynchronous=False)
+    finally:
+        client.close()
+    return records
+
+
+def spark_options(bootstrap: str, **extra: str) -> dict[str, str]:
+    """Options for `spark.read/readStream.format("kafka")` (JVM engine only)."""
+    return {"kafka.bootstrap.servers": bootstrap, **extra}
+
+
+def _record(msg: Any) -> Record:
+    kind, stamp = msg.timestamp()
+    return Record(
+        topic=msg.topic(),
+        partition=msg.partition(),
+        offset=msg.offset(),
+        key=msg.key(),
+        value=msg.value(),
+        timestamp_ms=stamp,
+        log_append_time=kind == TIMESTAMP_LOG_APPEND_TIME,
+        headers=tuple(msg.headers() or ()),
+    )
