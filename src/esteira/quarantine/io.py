@@ -1,0 +1,191 @@
+"""Reads the configured sources and writes the quarantine tables.
+
+A source is fetched into the staging folder when the engine cannot read it where it is
+(SFTP, SharePoint, xlsx, S3 on JVM Spark) and read by the engine from there. Every error
+names the source (its key and canal), never a value from the data.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from datetime import date
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from esteira.connectors import excel, s3, staging
+from esteira.connectors.files import read_table, write_delta
+from esteira.errors import InputError, MissingColumnError
+from esteira.quarantine.config import QuarantineSettings, SourceSettings
+from esteira.quarantine.schemas import OUTPUT_COLUMNS, PARTITION_COLUMNS, REJECT_COLUMNS
+from esteira.quarantine.transforms import field_type
+
+_READER_OPTIONS = {"delimiter": "sep", "multiline": "multiLine"}
+_NOT_READER_OPTIONS = {"sheet"}
+
+
+def source_label(key: str, source: SourceSettings) -> str:
+    return f"quarantine source {key} ({source.canal})"
+
+
+def _native_s3(qs: QuarantineSettings, engine: str) -> bool:
+    """Sail reads s3:// itself; this repo's JVM Spark has no hadoop-aws, so it downloads."""
+    if qs.s3_native == "auto":
+        return engine == "sail"
+    return qs.s3_native == "always"
+
+
+def read_source(
+    session: SparkSession,
+    qs: QuarantineSettings,
+    engine: str,
+    key: str,
+    source: SourceSettings,
+    stage_dir: Path,
+) -> DataFrame:
+    """Reads one source as it arrives and checks that its mapped columns exist."""
+    label = source_label(key, source)
+    location = qs.resolve(source)
+    kind = staging.scheme(location)
+    if kind in ("s3", "s3a") and source.format != "xlsx" and _native_s3(qs, engine):
+        keys = s3.list_keys(location, label)
+        _, prefix = s3.split_url(location)
+        path = location if keys == [prefix.rstrip("/")] else location.rstrip("/") + "/"
+    else:
+        path = str(
+            staging.fetch(
+                location,
+                stage_dir / key,
+                name=label,
+                sftp_settings=qs.sftp,
+                sharepoint_settings=qs.sharepoint,
+            )
+        )
+    fmt = source.format
+    if fmt == "xlsx":
+        path = str(
+            excel.xlsx_to_parquet(
+                Path(path),
+                stage_dir / f"{key}.xlsx.parquet",
+                sheet=source.options.get("sheet"),
+                name=label,
+            )
+        )
+        fmt = "parquet"
+    elif fmt == "delta" and "://" not in path and not (Path(path) / "_delta_log").is_dir():
+        raise InputError(label, f"{path} is not a Delta table (no _delta_log)")
+    options = {
+        _READER_OPTIONS.get(k.lower(), k): v
+        for k, v in source.options.items()
+        if k.lower() not in _NOT_READER_OPTIONS
+    }
+    df = read_table(session, path, fmt=fmt, options=options, name=label)  # type: ignore[arg-type]
+    require_paths(df, source.required_columns(), label)
+    return df
+
+
+def require_paths(df: DataFrame, paths: list[str], label: str) -> None:
+    """Like require_columns, but dotted paths look inside nested records (JSON)."""
+    schema = df.schema
+    missing = [p for p in paths if field_type(schema, p) is None]
+    if missing:
+        raise MissingColumnError(label, missing, df.columns)
+
+
+def new_stage_dir(qs: QuarantineSettings, load_date: date) -> Path:
+    path = qs.staging / f"{load_date.isoformat()}-{uuid.uuid4().hex[:8]}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def remove_stage_dir(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def checkpoint(session: SparkSession, df: DataFrame, path: Path) -> DataFrame:
+    """Writes `df` as Parquet and reads it back, so the sources are read exactly once."""
+    df.write.mode("overwrite").parquet(str(path))
+    return session.read.parquet(str(path))
+
+
+def write_for_date(df: DataFrame, path: Path, load_date: date) -> None:
+    """Replaces the load date's partitions only (replaceWhere), in one Delta commit.
+
+    Earlier dates stay as history; a rerun for the same date gives the same table.
+    """
+    if (path / "_delta_log").is_dir():
+        write_delta(
+            df,
+            path,
+            mode="overwrite",
+            partition_by=PARTITION_COLUMNS,
+            replace_where=f"data_carga = DATE'{load_date.isoformat()}'",
+        )
+    else:
+        write_delta(df, path, mode="overwrite", partition_by=PARTITION_COLUMNS)
+
+
+def read_quarantine(session: SparkSession, path: Path, load_date: date | None = None) -> DataFrame:
+    """The quarantine table (one load date when given), columns in the documented order."""
+    if not (path / "_delta_log").is_dir():
+        raise InputError(
+            "quarentena_global", f"no table at {path}; run `esteira quarantine build` first"
+        )
+    df = read_table(session, path, fmt="delta", name="quarentena_global").select(*OUTPUT_COLUMNS)
+    if load_date is not None:
+        df = df.filter(F.col("data_carga") == F.lit(load_date))
+    return df
+
+
+def read_rejects(session: SparkSession, path: Path) -> DataFrame:
+    return read_table(session, path, fmt="delta", name="quarentena_rejeitados").select(
+        *REJECT_COLUMNS
+    )
+
+
+def read_audience(session: SparkSession, path: Path, delimiter: str = ",") -> DataFrame:
+    """A campaign list (csv or parquet) with an id_cliente column."""
+    if not path.exists():
+        raise InputError(f"audience {path}", "file does not exist")
+    fmt = "parquet" if path.suffix.lower() == ".parquet" or path.is_dir() else "csv"
+    options = {"sep": delimiter} if fmt == "csv" else {}
+    return read_table(
+        session, path, fmt=fmt, options=options, required=["id_cliente"], name=f"audience {path}"
+    )
+
+
+def write_single_file(df: DataFrame, out: Path, delimiter: str = ",") -> None:
+    """Writes one .csv or .parquet file at `out` (Spark writes folders: move the part)."""
+    fmt = "parquet" if out.suffix.lower() == ".parquet" else "csv"
+    tmp = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.tmp"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    writer = df.coalesce(1).write.mode("overwrite")
+    try:
+        if fmt == "csv":
+            writer.option("header", "true").option("sep", delimiter).csv(str(tmp))
+        else:
+            writer.parquet(str(tmp))
+        parts = sorted(p for p in tmp.rglob(f"*.{fmt}") if p.is_file())
+        if fmt == "csv" and not parts:
+            parts = sorted(p for p in tmp.rglob("part-*") if p.is_file())
+        if not parts:  # an empty frame: some engines write no part file at all
+            _write_empty(df, out, fmt, delimiter)
+            return
+        if len(parts) != 1:
+            raise InputError(
+                str(out), f"expected one {fmt} part file, the engine wrote {len(parts)}"
+            )
+        shutil.move(str(parts[0]), str(out))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_empty(df: DataFrame, out: Path, fmt: str, delimiter: str) -> None:
+    if fmt == "csv":
+        out.write_text(delimiter.join(df.columns) + "\n", encoding="utf-8")
+    else:
+        import pyarrow.parquet as pq
+
+        pq.write_table(df.limit(0).toArrow(), out)
