@@ -43,9 +43,11 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
         ("descartados (chave_unica nula)", summary["clients_dropped_null_key"]),
         ("rejeitados", summary["rejected"]),
         ("atribuídos", summary["assigned"]),
-        ("  mantidos / realocados / novos",
-         f"{integer_br(summary['kept'])} / {integer_br(summary['moved'])} / "
-         f"{integer_br(summary['new'])}"),
+        (
+            "  mantidos / realocados / novos",
+            f"{integer_br(summary['kept'])} / {integer_br(summary['moved'])} / "
+            f"{integer_br(summary['new'])}",
+        ),
         ("sem gerente", summary["unassigned"]),
         ("gerentes", summary["managers_read"]),
         ("carga mín / máx", f"{summary['load_min']} / {summary['load_max']}"),

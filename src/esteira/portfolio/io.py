@@ -1,6 +1,6 @@
 """Reads and writes of the portfolio distribution.
 
-Outputs are first staged as Parquet under <out>/_staging/<run_id>, validated there, and
+Outputs are first staged as Delta under <out>/_staging/<run_id>, validated there, and
 only then written as Delta tables (one atomic commit each; Delta history keeps the
 earlier versions). A run that fails validation writes no table.
 """
@@ -26,9 +26,7 @@ def read_clients(session: SparkSession, location: str) -> DataFrame:
 
 
 def read_managers(session: SparkSession, location: str) -> DataFrame:
-    managers = read_table(
-        session, location, required=[MANAGER, KEY], name=f"managers ({location})"
-    )
+    managers = read_table(session, location, required=[MANAGER, KEY], name=f"managers ({location})")
     if managers.limit(1).count() == 0:
         raise InputError(f"managers ({location})", "the managers table is empty")
     return managers
@@ -41,17 +39,20 @@ def read_previous(session: SparkSession, location: str) -> DataFrame:
 
 
 def stage(frames: dict[str, DataFrame], staging: Path) -> dict[str, Path]:
-    """Writes each frame once as Parquet so validation and the final write reuse it."""
+    """Writes each frame once so validation and the final write reuse it.
+
+    Delta rather than plain Parquet: an empty frame keeps its schema in the Delta log.
+    """
     paths = {}
     for name, df in frames.items():
         path = staging / name
-        df.write.mode("overwrite").parquet(str(path))
+        write_delta(df, path)
         paths[name] = path
     return paths
 
 
 def read_staged(session: SparkSession, paths: dict[str, Path]) -> dict[str, DataFrame]:
-    return {name: session.read.parquet(str(path)) for name, path in paths.items()}
+    return {name: session.read.format("delta").load(str(path)) for name, path in paths.items()}
 
 
 def publish(staged: dict[str, DataFrame], out: Path) -> None:

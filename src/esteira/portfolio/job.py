@@ -123,21 +123,26 @@ def _summarize(
     loads = t.manager_loads(assigned, staged["capacities"])
     per_key = [r.asDict() for r in t.load_by_key(loads).orderBy(t.KEY).collect()]
     overall = loads.agg(F.min("carga").alias("lo"), F.max("carga").alias("hi")).collect()[0]
-    situacao = {r[t.STATUS]: r["n"] for r in assigned.groupBy(t.STATUS).agg(
-        F.count(F.lit(1)).alias("n")).collect()}
-    reject_counts = {(r["tipo"], r["motivo"] == t.NULL_KEY): r["n"] for r in rejects.groupBy(
-        "tipo", F.col(t.REASON)).agg(F.count(F.lit(1)).alias("n")).collect()}
-    dropped = reject_counts.get(("cliente", True), 0)
-    rejected = sum(
-        v for (kind, is_null), v in reject_counts.items() if kind == "cliente" and not is_null
-    )
-    unassigned_by = {r[t.REASON]: r["n"] for r in staged["unassigned"].groupBy(t.REASON).agg(
-        F.count(F.lit(1)).alias("n")).collect()}
+    situacao = {
+        r[t.STATUS]: r["n"]
+        for r in assigned.groupBy(t.STATUS).agg(F.count(F.lit(1)).alias("n")).collect()
+    }
+    reject_counts = [
+        (r["tipo"], r[t.REASON] == t.NULL_KEY, r["n"])
+        for r in rejects.groupBy("tipo", t.REASON).agg(F.count(F.lit(1)).alias("n")).collect()
+    ]
+    dropped = sum(n for kind, is_null, n in reject_counts if kind == "cliente" and is_null)
+    rejected = sum(n for kind, is_null, n in reject_counts if kind == "cliente" and not is_null)
+    managers_rejected = sum(n for kind, _, n in reject_counts if kind == "gerente")
+    unassigned_by = {
+        r[t.REASON]: r["n"]
+        for r in staged["unassigned"].groupBy(t.REASON).agg(F.count(F.lit(1)).alias("n")).collect()
+    }
     return {
         "clients_read": clients_raw.count(),
         "clients_dropped_null_key": dropped,
         "rejected": rejected,
-        "managers_rejected": sum(v for (kind, _), v in reject_counts.items() if kind == "gerente"),
+        "managers_rejected": managers_rejected,
         "assigned": sum(situacao.values()),
         "unassigned": sum(unassigned_by.values()),
         "unassigned_by_reason": unassigned_by,

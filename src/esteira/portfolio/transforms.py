@@ -170,12 +170,15 @@ def plan_new_loads(
         .withColumn("_rank", F.row_number().over(pick))
         .withColumn(
             "novos",
-            F.col("base") - F.col("e")
+            F.col("base")
+            - F.col("e")
             + F.when(active & (F.col("_rank") <= F.col("_left")), 1).otherwise(0),
         )
     )
-    slots_before = Window.partitionBy(KEY).orderBy(_shuffle(MANAGER, seed), MANAGER).rowsBetween(
-        Window.unboundedPreceding, -1
+    slots_before = (
+        Window.partitionBy(KEY)
+        .orderBy(_shuffle(MANAGER, seed), MANAGER)
+        .rowsBetween(Window.unboundedPreceding, -1)
     )
     return mgr.withColumn("inicio", F.coalesce(F.sum("novos").over(slots_before), F.lit(0))).select(
         MANAGER, KEY, "e", "cap", "novos", "inicio"
@@ -256,9 +259,11 @@ def validation_counts(
     over = loads.join(capacities, MANAGER, "left").filter(
         F.col("cap").isNull() | (F.col("_load") > F.col("cap"))
     )
-    mismatch = assigned.select(CLIENT, MANAGER, F.col(KEY).alias("_ck")).join(
-        capacities.select(MANAGER, F.col(KEY).alias("_mk")), MANAGER, "left"
-    ).filter(F.col("_mk").isNull() | (F.col("_ck") != F.col("_mk")))
+    mismatch = (
+        assigned.select(CLIENT, MANAGER, F.col(KEY).alias("_ck"))
+        .join(capacities.select(MANAGER, F.col(KEY).alias("_mk")), MANAGER, "left")
+        .filter(F.col("_mk").isNull() | (F.col("_ck") != F.col("_mk")))
+    )
     return (
         coverage.agg(
             F.sum(F.when(F.col("_n").isNull(), 1).otherwise(0)).alias("missing"),
