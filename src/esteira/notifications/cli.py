@@ -1,7 +1,143 @@
-"""`esteira notifications ...` commands."""
+"""`esteira notifications ...` commands: produce traffic, run the stream, show usage."""
 
 from __future__ import annotations
 
-import typer
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
 
-app = typer.Typer(help="notifications", no_args_is_help=True)
+import typer
+from rich.table import Table
+
+from esteira import cli_common
+from esteira.errors import ConfigError
+from esteira.formats import datetime_br, integer_br
+from esteira.logs import console
+
+app = typer.Typer(help="WhatsApp notification usage.", no_args_is_help=True)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_KIND_LABELS = {
+    "valid": "válidas (primeira entrega)",
+    "late": "atrasadas (até horas)",
+    "duplicate": "reentregas (mesmo message_id)",
+    "not_json": "quebradas: não é JSON",
+    "missing_field": "quebradas: campo faltando",
+    "wrong_type": "quebradas: tipo errado",
+    "too_late": "atrasadas demais (além do limite)",
+}
+
+
+def parse_seconds(text: str, option: str) -> float:
+    """'30s', '2m', '1h', '500ms' or a bare number of seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ConfigError(f"{option}: {text!r} is not a duration (e.g. 30s, 2m)")
+    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
+    return float(match.group(1)) * scale
+
+
+@app.command("produce")
+def produce_command(
+    rate: Annotated[float, typer.Option(help="messages per second")] = 1000,
+    duration: Annotated[str, typer.Option(help="how long: 60s, 5m")] = "60s",
+    customers: Annotated[int, typer.Option(help="distinct customers (sizes are skewed)")] = 50,
+    start: Annotated[
+        str | None, typer.Option(help="back-date event times from here (sent unpaced)")
+    ] = None,
+    duplicates: Annotated[float, typer.Option(help="share of exact re-deliveries")] = 0.01,
+    late: Annotated[float, typer.Option(help="share of first-time events hours late")] = 0.001,
+    bad: Annotated[float, typer.Option(help="share of broken records")] = 0.0005,
+    too_late: Annotated[float, typer.Option(help="share older than the max lateness")] = 0.0,
+    seed: Annotated[int, typer.Option(help="random seed")] = 42,
+    expected: Annotated[
+        Path | None, typer.Option(help="write the exact expected counts here (JSON)")
+    ] = None,
+    top: Annotated[int, typer.Option(help="customer rows to print")] = 15,
+) -> None:
+    """Send synthetic notification traffic to the topic and print what was sent."""
+    from esteira.notifications.generator import Spec
+    from esteira.notifications.produce import default_start, produce
+
+    if rate <= 0 or customers < 1:
+        raise ConfigError("--rate must be > 0 and --customers >= 1")
+    for name, share in (("duplicates", duplicates), ("late", late), ("bad", bad),
+                        ("too-late", too_late)):
+        if not 0 <= share < 1:
+            raise ConfigError(f"--{name} must be a share between 0 and 1, not {share}")
+    begin = None
+    if start is not None:
+        try:
+            begin = datetime.fromisoformat(start)
+        except ValueError:
+            raise ConfigError(f"--start: {start!r} is not an ISO date-time") from None
+    settings = cli_common.settings()
+    spec = Spec(rate=rate, duration=parse_seconds(duration, "--duration"), customers=customers,
+                start=default_start(begin is None, begin), duplicates=duplicates, late=late,
+                bad=bad, too_late=too_late, seed=seed,
+                max_lateness_days=settings.notifications.max_lateness_days)
+    tally = produce(settings, spec, paced=begin is None)
+    if expected is not None:
+        expected.parent.mkdir(parents=True, exist_ok=True)
+        expected.write_text(json.dumps(tally.as_dict(), ensure_ascii=False), encoding="utf-8")
+    summary = Table(title=f"Enviadas ao tópico {settings.notifications.topic}", show_header=False)
+    summary.add_row("registros enviados", integer_br(tally.sent))
+    for kind, label in _KIND_LABELS.items():
+        summary.add_row(label, integer_br(tally.kinds.get(kind, 0)))
+    summary.add_row("message_ids distintos contáveis", integer_br(tally.expected_total))
+    console.print(summary)
+    per = Table(title="message_ids distintos por cliente e canal")
+    for col in ("customer_id", "cliente", "canal", "mensagens"):
+        per.add_column(col)
+    ranked = sorted(tally.per_customer_channel().items(), key=lambda kv: -kv[1])
+    for (cid, name, channel), n in ranked[:top]:
+        per.add_row(str(cid), name, channel, integer_br(n))
+    if len(ranked) > top:
+        per.add_row("...", f"+{len(ranked) - top} linhas", "", "")
+    console.print(per)
+
+
+@app.command("stream")
+def stream_command(
+    until_idle: Annotated[
+        str | None, typer.Option(help="stop after this long without input, e.g. 30s")
+    ] = None,
+    progress_log: Annotated[
+        Path | None, typer.Option(help="append each batch's Spark progress here (JSON lines)")
+    ] = None,
+) -> None:
+    """Kafka -> Delta bronze/silver/gold, checkpointed (engine spark only)."""
+    from esteira.notifications.job import require_spark, run
+
+    settings = cli_common.settings()
+    require_spark(settings)
+    idle = parse_seconds(until_idle, "--until-idle") if until_idle else None
+    totals = run(settings, cli_common.session(), until_idle=idle, progress_log=progress_log)
+    console.print(
+        f"stream parado: {integer_br(totals.batches)} lotes, {integer_br(totals.records)} "
+        f"registros, {integer_br(totals.new_messages)} novas, "
+        f"{integer_br(totals.duplicates)} reentregas, {integer_br(totals.rejected)} rejeitadas"
+    )
+    if until_idle:
+        _print_usage(settings, cli_common.session())
+
+
+@app.command("usage")
+def usage_command() -> None:
+    """Per customer and channel: notifications counted in gold and the last update."""
+    settings = cli_common.settings()
+    _print_usage(settings, cli_common.session())
+
+
+def _print_usage(settings, session) -> None:
+    from esteira.notifications.job import usage
+
+    rows = usage(settings, session)
+    table = Table(title="Painel de Notificações")
+    for col in ("Cliente", "Canal", "Notificações", "Última atualização (UTC)"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["customer_name"], r["channel"], integer_br(r["notifications"]),
+                      datetime_br(r["updated_at"]))
+    console.print(table)

@@ -1,9 +1,40 @@
-"""Settings of the notifications system (a section of esteira.settings.Settings)."""
+"""Settings of the notifications system (a section of esteira.settings.Settings).
+
+Every knob of the stream lives here: the topic, where the Delta tables and the
+checkpoint go, the trigger interval, the starting offsets and the two time rules
+(dedupe horizon, maximum lateness) of issue 6.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class NotificationsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    topic: str = "notificacoes-whatsapp"
+    partitions: int = Field(
+        6, ge=1, description="topic partitions: 20,000 msg/s fits in one, 6 spread the load"
+    )
+    root: Path | None = Field(
+        None, description="folder of the Delta tables and checkpoint; default <home>/notifications"
+    )
+    starting_offsets: Literal["earliest", "latest"] = "earliest"
+    trigger_seconds: float = Field(5.0, ge=0, description="micro-batch interval; 0 = back to back")
+    max_offsets_per_trigger: int | None = Field(
+        None, ge=1, description="cap on records per micro-batch (None: all available)"
+    )
+    dedupe_horizon_hours: float = Field(
+        24, gt=0, description="a re-delivered message_id is dropped within this much event time"
+    )
+    max_lateness_days: float = Field(
+        35, gt=0, description="older than the newest event time minus this goes to rejects"
+    )
+    idle_seconds: float = Field(30, gt=0, description="default of `stream --until-idle`")
+
+    def folder(self, home: Path) -> Path:
+        return self.root if self.root is not None else home / "notifications"

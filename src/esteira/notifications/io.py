@@ -1,0 +1,180 @@
+"""Reads and writes of the notification stream: the Kafka topic and five Delta tables.
+
+Layout under `notifications.root` (default <home>/notifications):
+  bronze/    every Kafka record as received, append only (partition: ingest_date)
+  rejects/   records that are not countable messages: raw value + reason (ingest_date)
+  silver/    typed messages, one row per message_id within the horizon (event_date)
+  gold/      notifications per customer, channel and minute + updated_at (event_date)
+  progress/  one row per micro-batch: watermark, row counts, when gold was committed
+  checkpoint/  Spark's offsets and commits; app_id: this stream's Delta txnAppId
+
+Exactly-once: every write of micro-batch N to every table carries the Delta
+transaction id (txnAppId = app_id, txnVersion = N). A batch replayed after a crash
+finds its earlier writes already committed and Delta skips them; a write the crash cut
+short was never committed, so it happens now.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from esteira.errors import ServiceError
+from esteira.notifications.config import NotificationsSettings
+
+log = logging.getLogger(__name__)
+TXN_APP = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION = "spark.databricks.delta.write.txnVersion"
+
+
+@dataclass(frozen=True)
+class Tables:
+    root: Path
+
+    @property
+    def bronze(self) -> str:
+        return str(self.root / "bronze")
+
+    @property
+    def silver(self) -> str:
+        return str(self.root / "silver")
+
+    @property
+    def gold(self) -> str:
+        return str(self.root / "gold")
+
+    @property
+    def rejects(self) -> str:
+        return str(self.root / "rejects")
+
+    @property
+    def progress(self) -> str:
+        return str(self.root / "progress")
+
+    @property
+    def checkpoint(self) -> str:
+        return str(self.root / "checkpoint")
+
+    def app_id(self) -> str:
+        """A stable id per checkpoint: a new checkpoint restarts batch ids, so a new id."""
+        checkpoint = Path(self.checkpoint)
+        marker = checkpoint / "esteira_app_id"
+        if not marker.is_file():
+            checkpoint.mkdir(parents=True, exist_ok=True)
+            tmp = marker.with_suffix(".tmp")
+            tmp.write_text(f"esteira-notifications-{uuid.uuid4().hex}", encoding="utf-8")
+            tmp.replace(marker)
+        return marker.read_text(encoding="utf-8").strip()
+
+
+def tables(settings_section: NotificationsSettings, home: Path) -> Tables:
+    return Tables(settings_section.folder(home).resolve())
+
+
+def exists(path: str) -> bool:
+    return (Path(path) / "_delta_log").is_dir()
+
+
+def read_kafka(session: SparkSession, bootstrap: str, cfg: NotificationsSettings) -> DataFrame:
+    """The topic as a stream; starting offsets and batch cap come from config."""
+    reader = (
+        session.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("subscribe", cfg.topic)
+        .option("startingOffsets", cfg.starting_offsets)
+        .option("includeHeaders", "false")
+    )
+    if cfg.max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", str(cfg.max_offsets_per_trigger))
+    return reader.load()
+
+
+def append(df: DataFrame, path: str, partition: str, app_id: str, batch_id: int) -> None:
+    """Idempotent append: Delta skips it when (app_id, batch_id) is already committed."""
+    (
+        df.write.format("delta").mode("append").partitionBy(partition)
+        .option("txnAppId", app_id).option("txnVersion", str(batch_id))
+        .save(path)
+    )
+
+
+def merge_gold(session: SparkSession, increments: DataFrame, path: str, app_id: str,
+               batch_id: int, dates: list) -> None:
+    """Adds a batch's per-minute counts to gold in one idempotent MERGE.
+
+    The ON clause names the event dates the batch touches, so Delta reads only those
+    partitions; the SQL-conf transaction id makes a replayed MERGE a no-op.
+    """
+    if not exists(path):
+        append(increments, path, "event_date", app_id, batch_id)
+        return
+    from delta.tables import DeltaTable
+
+    in_dates = ", ".join(f"DATE'{d.isoformat()}'" for d in dates) or "NULL"
+    condition = (
+        f"t.event_date IN ({in_dates}) AND t.event_date = s.event_date "
+        "AND t.customer_id = s.customer_id AND t.customer_name = s.customer_name "
+        "AND t.channel = s.channel AND t.minute = s.minute"
+    )
+    session.conf.set(TXN_APP, app_id)
+    session.conf.set(TXN_VERSION, str(batch_id))
+    try:
+        (
+            DeltaTable.forPath(session, path).alias("t")
+            .merge(increments.alias("s"), condition)
+            .whenMatchedUpdate(set={
+                "notifications": "t.notifications + s.notifications",
+                "updated_at": "s.updated_at",
+            })
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+    finally:
+        session.conf.unset(TXN_APP)
+        session.conf.unset(TXN_VERSION)
+
+
+def read_or_none(session: SparkSession, path: str) -> DataFrame | None:
+    return session.read.format("delta").load(path) if exists(path) else None
+
+
+def previous_watermark(session: SparkSession, t: Tables, app_id: str,
+                       batch_id: int) -> datetime | None:
+    """Newest accepted event time after every batch BEFORE this one (replays agree)."""
+    progress = read_or_none(session, t.progress)
+    if progress is None:
+        return None
+    earlier = ~((F.col("app_id") == app_id) & (F.col("batch_id") >= batch_id))
+    row = progress.filter(earlier).agg(F.max("watermark").alias("w")).first()
+    return row["w"] if row else None
+
+
+def ensure_topic(bootstrap: str, cfg: NotificationsSettings) -> None:
+    """Creates the topic (LogAppendTime, `partitions`) unless it exists with that count."""
+    from esteira.connectors import kafka as kafka_io
+
+    try:
+        kafka_io.admin(bootstrap).list_topics(timeout=15)
+    except Exception as exc:
+        raise ServiceError(
+            f"Kafka at {bootstrap} does not answer ({exc.__class__.__name__}); "
+            "start it with `esteira services up`"
+        ) from None
+    kafka_io.create_topic(bootstrap, cfg.topic, cfg.partitions)
+
+
+def producer(bootstrap: str):
+    """An idempotent producer tuned for throughput (librdkafka retries add no duplicates)."""
+    from esteira.connectors import kafka as kafka_io
+
+    return kafka_io.producer(
+        bootstrap, acks="all", **{"linger.ms": 20, "batch.num.messages": 10000,
+                                  "queue.buffering.max.messages": 500000,
+                                  "compression.type": "lz4"},
+    )

@@ -1,0 +1,143 @@
+"""The stream's pure steps on small batch DataFrames (both engines)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.testing import assertDataFrameEqual
+
+from esteira.notifications import transforms as T
+
+NOW = datetime(2020, 2, 3, 15, 0, 0)
+KAFKA = "key binary, value binary, topic string, partition int, offset long, " \
+        "timestamp timestamp, timestampType int"
+GOOD = {"customer_id": 7494212, "message_id": "5B81FF24A1", "customer_name": "Acme",
+        "channel": "Whatsapp", "payload": "Olá XXXXX, seja muito bem-vindo!",
+        "event_datetime": "2020-02-03T14:00:01.001+00:00"}
+
+
+def _msg(**changes) -> bytes:
+    body = {**GOOD, **changes}
+    return json.dumps({k: v for k, v in body.items() if v is not ...}).encode()
+
+
+def _bronze(spark: SparkSession, values: list[bytes | None], batch_id: int = 0) -> DataFrame:
+    rows = [(b"7494212", v, "t", i % 2, i, NOW, 1) for i, v in enumerate(values)]
+    return T.bronze_rows(spark.createDataFrame(rows, KAFKA), batch_id, "app", NOW)
+
+
+def test_parse_types_valid_messages_and_names_each_defect(
+    spark: SparkSession, engine: str
+) -> None:
+    # Sail cannot cast bytes that are not UTF-8 to a string; the stream runs on JVM Spark
+    not_utf8 = b"\x00\xff\xfe binario" if engine == "spark" else b"\x00 binario"
+    values = [
+        _msg(),
+        _msg(message_id="A61D178E73", event_datetime="2020-02-03T11:00:01.099-03:00",
+             customer_id="7494212"),
+        b"{\"customer_id\": 7494212, \"message_id\": \"5B8",
+        not_utf8,
+        b"",
+        None,
+        b"[1, 2]",
+        _msg(channel=...),
+        _msg(payload=""),
+        _msg(message_id=None),
+        _msg(customer_id="Acme"),
+        _msg(customer_id=True),
+        _msg(customer_id=7494212.5),
+        _msg(event_datetime=1580738401001),
+        _msg(event_datetime="ontem"),
+    ]
+    parsed = T.parse_messages(_bronze(spark, values))
+    got = [(r["offset"], r["reason"]) for r in parsed.orderBy("offset").collect()]
+    assert got == [
+        (0, None), (1, None), (2, "not JSON"), (3, "not JSON"), (4, "not JSON"),
+        (5, "not JSON"), (6, "not JSON"), (7, "missing field: channel"),
+        (8, "missing field: payload"), (9, "missing field: message_id"),
+        (10, "wrong type: customer_id"), (11, "wrong type: customer_id"),
+        (12, "wrong type: customer_id"), (13, "wrong type: event_datetime"),
+        (14, "wrong type: event_datetime"),
+    ]
+    valid = T.valid_messages(parsed).select(
+        "message_id", "customer_id", "customer_name", "channel", "event_datetime", "event_date"
+    )
+    expected = spark.createDataFrame(
+        [("5B81FF24A1", 7494212, "Acme", "Whatsapp", datetime(2020, 2, 3, 14, 0, 1, 1000),
+          datetime(2020, 2, 3).date()),
+         ("A61D178E73", 7494212, "Acme", "Whatsapp", datetime(2020, 2, 3, 14, 0, 1, 99000),
+          datetime(2020, 2, 3).date())],
+        "message_id string, customer_id long, customer_name string, channel string, "
+        "event_datetime timestamp, event_date date",
+    )
+    assertDataFrameEqual(valid, expected)
+    rejected = T.rejects(parsed)
+    assert rejected.count() == 13
+    assert rejected.filter("offset = 3").first()["raw_value"].endswith("binario")
+
+
+def test_too_late_is_measured_from_the_watermark(spark: SparkSession) -> None:
+    values = [
+        _msg(message_id="NOVA", event_datetime="2020-03-09T14:00:00+00:00"),
+        _msg(message_id="LIMITE", event_datetime="2020-02-03T14:00:00+00:00"),
+        _msg(message_id="VELHA", event_datetime="2020-02-03T13:59:59.999+00:00"),
+        b"nao e json",
+    ]
+    parsed = T.parse_messages(_bronze(spark, values))
+    marked = T.too_late(parsed, datetime(2020, 3, 9, 14), timedelta(days=35))
+    got = {r["offset"]: r["reason"] for r in marked.collect()}
+    assert got == {0: None, 1: None, 2: "too late", 3: "not JSON"}
+    assert T.too_late(parsed, None, timedelta(days=35)).filter("reason = 'too late'").count() == 0
+
+
+def test_dedupe_keeps_one_row_per_message_id_the_first_delivered(spark: SparkSession) -> None:
+    values = [_msg(), _msg(message_id="OUTRA"), _msg(), _msg(), _msg(message_id="OUTRA")]
+    valid = T.valid_messages(T.parse_messages(_bronze(spark, values)))
+    kept = T.dedupe_batch(valid).select("message_id", "kafka_partition", "kafka_offset")
+    assertDataFrameEqual(
+        kept, spark.createDataFrame([("5B81FF24A1", 0, 0), ("OUTRA", 0, 4)],
+                                    "message_id string, kafka_partition int, kafka_offset long")
+    )
+
+
+def test_seen_ids_respect_the_horizon_and_ignore_the_batch_being_replayed(
+    spark: SparkSession,
+) -> None:
+    silver = spark.createDataFrame(
+        [("OLD", datetime(2020, 2, 2, 13, 59), "app", 1),
+         ("RECENT", datetime(2020, 2, 3, 10, 0), "app", 2),
+         ("SAME_BATCH", datetime(2020, 2, 3, 14, 0), "app", 3),
+         ("OTHER_APP", datetime(2020, 2, 3, 14, 0), "old-app", 7)],
+        "message_id string, event_datetime timestamp, app_id string, batch_id long",
+    ).withColumn("event_date", T.F.to_date("event_datetime"))
+    seen = T.seen_ids(silver, datetime(2020, 2, 3, 14, 0), timedelta(hours=24), "app", 3)
+    assert sorted(r["message_id"] for r in seen.collect()) == ["OTHER_APP", "RECENT"]
+    batch = spark.createDataFrame([("RECENT", 1), ("SAME_BATCH", 2), ("NEW", 3)],
+                                  "message_id string, n int")
+    assert sorted(r["message_id"] for r in T.drop_seen(batch, seen).collect()) == [
+        "NEW", "SAME_BATCH"]
+
+
+@pytest.mark.parametrize("late_minute", ["2020-02-03T11:30:10+00:00"])
+def test_count_per_minute_puts_late_messages_in_their_own_minute(
+    spark: SparkSession, late_minute: str
+) -> None:
+    values = [_msg(message_id="A"), _msg(message_id="B", event_datetime="2020-02-03T14:00:59Z"),
+              _msg(message_id="C", event_datetime="2020-02-03T14:01:00Z"),
+              _msg(message_id="D", channel="SMS"),
+              _msg(message_id="E", event_datetime=late_minute)]
+    valid = T.valid_messages(T.parse_messages(_bronze(spark, values)))
+    counts = T.count_per_minute(valid, NOW).select("customer_id", "channel", "minute",
+                                                   "notifications", "updated_at")
+    expected = spark.createDataFrame(
+        [(7494212, "Whatsapp", datetime(2020, 2, 3, 14, 0), 2, NOW),
+         (7494212, "Whatsapp", datetime(2020, 2, 3, 14, 1), 1, NOW),
+         (7494212, "SMS", datetime(2020, 2, 3, 14, 0), 1, NOW),
+         (7494212, "Whatsapp", datetime(2020, 2, 3, 11, 30), 1, NOW)],
+        "customer_id long, channel string, minute timestamp, notifications long, "
+        "updated_at timestamp",
+    )
+    assertDataFrameEqual(counts, expected)
