@@ -11,3 +11,5 @@ app = typer.Typer(help="Synthetic data for demos, tests and benchmarks.", no_arg
 
 # Each generator module adds `@app.command("<system>")`; import them for that side effect.
 from esteira.datagen import portfolio  # noqa: E402, F401
+from esteira.datagen import invoices  # noqa: E402, F401
+from esteira.datagen import chatbot  # noqa: E402, F401

@@ -2,6 +2,67 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from esteira.cli_common import session, settings
+from esteira.formats import integer_br, number_br
+from esteira.logs import console
+
 app = typer.Typer(help="invoices", no_args_is_help=True)
+
+
+@app.command("averages")
+def averages(
+    input: Annotated[Path, typer.Option("--input", help="invoices: CSV, Parquet or Delta")],
+    out: Annotated[Path, typer.Option("--out", help="where the averages go")],
+    reference: Annotated[
+        str | None, typer.Option(help="reference month YYYY-MM (excluded from windows)")
+    ] = None,
+    windows: Annotated[str | None, typer.Option(help="months per average, e.g. 3,6")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv (one file), parquet or delta")] = "csv",
+    rejects: Annotated[
+        Path | None, typer.Option(help="CSV for bad rows (else one bad row stops the run)")
+    ] = None,
+) -> None:
+    """Average invoice of each account over the last N months before --reference."""
+    from esteira.invoices import job
+
+    result = job.run(
+        settings(),
+        session(),
+        input=input,
+        out=out,
+        reference=reference,
+        windows=windows,
+        fmt=fmt,
+        rejects=rejects,  # type: ignore[arg-type]
+    )
+    rows = [
+        [str(r[c]) for c in result.columns[:2]] + [_number(r[c]) for c in result.columns[2:]]
+        for r in result.preview
+    ]
+    typer.echo(pipe_table(result.columns, rows))
+    shown = f" (first {len(rows)} shown)" if len(rows) < result.accounts else ""
+    console.print(f"{integer_br(result.accounts)} accounts{shown} -> {result.out}", highlight=False)
+    if result.rejects is not None:
+        console.print(
+            f"{integer_br(result.rejected)} rows rejected -> {result.rejects}", highlight=False
+        )
+
+
+def _number(value: object) -> str:
+    """Averages as people read them here: 56.333,33; null stays 'null' as in the seed."""
+    if value is None or value == "":
+        return "null"
+    return number_br(Decimal(str(value)))
+
+
+def pipe_table(columns: list[str], rows: list[list[str]]) -> str:
+    """A Markdown pipe table, the shape the seed prints its expected results in."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)

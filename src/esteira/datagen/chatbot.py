@@ -1,0 +1,3 @@
+"""Synthetic chatbot events (placeholder; filled in below)."""
+
+from __future__ import annotations

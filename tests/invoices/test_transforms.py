@@ -1,0 +1,99 @@
+"""The averaging rules on tiny inline frames, on both engines."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from pyspark.sql import SparkSession
+from pyspark.testing import assertDataFrameEqual
+
+from esteira.invoices import transforms
+from esteira.quality import flag_failures, passed_rows, rejected_rows
+
+D = Decimal
+JAN_2020 = date(2020, 1, 1)
+
+
+def _invoices(spark: SparkSession, rows: list[tuple[str, str, str, str]]):
+    df = spark.createDataFrame(
+        rows, "customer string, account string, month string, invoice string"
+    )
+    return df.transform(transforms.typed_invoices)
+
+
+def test_truncates_to_cents_and_excludes_the_reference_month(spark):
+    rows = [("C", "A", f"2019-{m:02d}-01", a) for m, a in [(10, "1"), (11, "1"), (12, "0.01")]]
+    rows.append(("C", "A", "2020-01-01", "999"))  # R itself never counts
+    result = transforms.average_invoices(_invoices(spark, rows), JAN_2020, [3])
+    schema = "customer string, account string, avg_invoices_last_3_months decimal(20,2)"
+    expected = spark.createDataFrame([("C", "A", D("0.67"))], schema)  # 2.01 / 3
+    assertDataFrameEqual(result, expected)
+
+
+def test_cuts_not_rounds_and_sums_a_month_first(spark):
+    rows = [
+        ("C", "A", "2019-10-01", "2.00"),
+        ("C", "A", "2019-11-01", "1.00"),
+        ("C", "A", "2019-12-01", "1.00"),
+        ("C", "A", "2019-12-01", "1.00"),  # same month: added into 2.00
+    ]
+    result = transforms.average_invoices(_invoices(spark, rows), JAN_2020, [3])
+    # 5.00 / 3 = 1.666..: cut to 1.66 (rounding gives 1.67); two December invoices are
+    # one month, so the window holds 3 months, not 4.
+    schema = "customer string, account string, avg_invoices_last_3_months decimal(20,2)"
+    assertDataFrameEqual(result, spark.createDataFrame([("C", "A", D("1.66"))], schema))
+
+
+def test_null_when_a_window_month_has_no_invoice_and_any_windows(spark):
+    rows = [
+        ("C", "A", "2019-12-01", "10"),
+        ("C", "A", "2019-11-01", "20"),
+        ("C", "A", "2019-09-01", "30"),  # 2019-10 missing: the 3-month window is short
+        ("C", "B", "2018-01-01", "5"),  # only long ago: a row with nulls all the same
+    ]
+    result = transforms.average_invoices(_invoices(spark, rows), JAN_2020, [1, 2, 3])
+    expected = spark.createDataFrame(
+        [("C", "A", D("10.00"), D("15.00"), None), ("C", "B", None, None, None)],
+        "customer string, account string, avg_invoices_last_1_months decimal(20,2), "
+        "avg_invoices_last_2_months decimal(20,2), avg_invoices_last_3_months decimal(20,2)",
+    )
+    assertDataFrameEqual(result, expected)
+
+
+def test_rules_name_each_bad_row(spark):
+    rows = [
+        ("C", "A", "2019-12-01", "10.50"),
+        ("C", "A", "2019-12-15", "1"),
+        ("C", "A", "2019-13-01", "1"),
+        ("C", "A", "2019-12-01", "-1"),
+        ("C", "A", "2019-12-01", "1,50"),
+        ("C", None, "2019-12-01", "1"),
+        ("C", "A", None, "1"),
+    ]
+    df = spark.createDataFrame(
+        rows, "customer string, account string, month string, invoice string"
+    )
+    rules = transforms.invoice_rules("drop")
+    flagged = flag_failures(df, rules)
+    reasons = {
+        (r["month"], r["invoice"]): r["regra"] for r in rejected_rows(flagged, rules).collect()
+    }
+    assert reasons == {
+        ("2019-12-15", "1"): "month is not the first day of a month (YYYY-MM-01)",
+        ("2019-13-01", "1"): "month is not the first day of a month (YYYY-MM-01)",
+        ("2019-12-01", "-1"): "invoice is negative",
+        ("2019-12-01", "1,50"): "invoice is not a number",
+        ("2019-12-01", "1"): "account is missing",
+        (None, "1"): "month is missing",
+    }
+    assert passed_rows(flagged, rules).count() == 1
+
+
+def test_typed_sources_are_read_as_their_text(spark):
+    df = spark.createDataFrame(
+        [("C", "A", date(2019, 12, 1), D("10000000.50"))],
+        "customer string, account string, month date, invoice decimal(12,2)",
+    )
+    text = transforms.invoices_as_text(df).collect()[0]
+    assert (text["month"], text["invoice"]) == ("2019-12-01", "10000000.500000")
