@@ -29,8 +29,18 @@ $(JARS)/kafka/.done: pom.xml
 	mvn -q -B -P kafka-broker dependency:copy-dependencies
 	@touch $@
 
+# The local PostgreSQL is Debian's postgresql package (Kafka needs only Java 17 and the jars).
 services-deps:
-	@true
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+	  echo "PostgreSQL is missing: installing Debian's postgresql package (apt-get)"; \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else \
+	  echo "PostgreSQL is missing and cannot be installed here (needs apt-get and root or sudo):"; \
+	  echo "  install Debian's postgresql package, or set postgres.host to use your own server"; \
+	fi
 
 demo: setup
 	$(ESTEIRA) datagen portfolio --clients 200000 --managers 1500 --keys 40 --out $(DEMO)/portfolio

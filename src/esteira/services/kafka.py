@@ -181,7 +181,7 @@ def _start(settings: Settings, state: dict) -> ServiceStatus:
         settings.kafka.start_timeout,
     )
     if not ready:
-        local.terminate(proc.pid, timeout=10)
+        local.terminate(proc.pid, timeout=5)
         raise _not_ready(settings, port)
     found = status(settings)
     found.notes = notes + ["started"]
@@ -243,6 +243,8 @@ def _answers(bootstrap: str, timeout: float = 5.0) -> bool:
     """True when a Kafka cluster returns its metadata (a bare TCP accept is not enough)."""
     from confluent_kafka.admin import AdminClient
 
+    if not any(_listens(address) for address in bootstrap.split(",")):
+        return False  # nobody listens: no need to wait for the client's timeout
     admin = AdminClient(
         {
             "bootstrap.servers": bootstrap,
@@ -255,6 +257,14 @@ def _answers(bootstrap: str, timeout: float = 5.0) -> bool:
     except Exception:  # KafkaException: not (yet) reachable
         return False
     return bool(metadata.brokers)
+
+
+def _listens(address: str) -> bool:
+    host, _, port = address.strip().rpartition(":")
+    try:
+        return local.port_answers(int(port), host.strip("[]") or LOOPBACK)
+    except ValueError:
+        return True  # not host:port: let the Kafka client judge it
 
 
 def _external_status(settings: Settings) -> ServiceStatus:
