@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from pyspark.sql import DataFrame, SparkSession
 
 from esteira.errors import ServiceError
 from esteira.services import postgres as local_server
@@ -79,3 +80,117 @@ def jdbc_options(dsn: str, table: str | None = None, **extra: str) -> dict[str, 
         options["dbtable"] = table
     options.update(extra)
     return options
+
+
+def read_table(
+    session: SparkSession, dsn: str, table: str | None = None, query: str | None = None
+) -> DataFrame:
+    """A PostgreSQL table or query as a DataFrame, on either engine.
+
+    JVM Spark uses its own JDBC source (driver from the Maven step); Sail has none
+    built in, so pysail's JDBC reader (connectorx) is registered on first use.
+    """
+    if (table is None) == (query is None):
+        raise ValueError("give exactly one of table or query")
+    options = jdbc_options(dsn, table) if table else {**jdbc_options(dsn), "query": query or ""}
+    source = table or "query"
+    for attempt in (1, 2):
+        try:
+            frame = session.read.format("jdbc").options(**options).load()
+            frame.schema  # noqa: B018 - analyse now, so a missing table fails here
+            return frame
+        except Exception as exc:  # AnalysisException (Connect or classic), Py4JJavaError
+            if attempt == 1 and _NO_JDBC in str(exc):
+                _register_sail_jdbc(session)
+                continue
+            raise ServiceError(
+                f"cannot read {source} from PostgreSQL {describe(dsn)}: {_first_line(exc)}"
+            ) from None
+    raise AssertionError("unreachable")
+
+
+def write_table(frame: DataFrame, dsn: str, table: str, mode: str = "append") -> None:
+    """Writes a DataFrame to a PostgreSQL table (mode append or overwrite), on either engine.
+
+    JVM Spark writes through its JDBC writer. Sail has no JDBC writer: the rows are
+    fetched as Arrow and loaded with COPY in one transaction (drop-and-create for
+    overwrite), so a failed load leaves the table as it was.
+    """
+    if mode not in ("append", "overwrite"):
+        raise ValueError(f"mode must be append or overwrite, not {mode!r}")
+    try:
+        frame.write.format("jdbc").options(**jdbc_options(dsn, table)).mode(mode).save()
+        return
+    except Exception as exc:  # never echo the driver's text: it may quote row values
+        if not any(sign in str(exc) for sign in (_NO_JDBC, "writer is not implemented")):
+            raise ServiceError(
+                f"writing {table} to PostgreSQL {describe(dsn)} failed ({exc.__class__.__name__})"
+            ) from None
+    try:  # Sail: the JDBC source is read-only (and nothing was written above)
+        _copy_arrow(frame, dsn, table, mode)
+    except psycopg.Error as exc:
+        raise ServiceError(
+            f"writing {table} to PostgreSQL {describe(dsn)} failed ({exc.__class__.__name__})"
+        ) from None
+
+
+_NO_JDBC = "No data source found for: jdbc"
+_PG_TYPES = {
+    "tinyint": "smallint",
+    "smallint": "smallint",
+    "int": "integer",
+    "bigint": "bigint",
+    "float": "real",
+    "double": "double precision",
+    "string": "text",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp": "timestamptz",
+    "timestamp_ntz": "timestamp",
+    "binary": "bytea",
+}
+
+
+def _register_sail_jdbc(session: SparkSession) -> None:
+    try:
+        from pysail.spark.datasource.jdbc import JdbcDataSource
+    except ImportError as exc:
+        raise ServiceError(
+            f"engine sail reads PostgreSQL through pysail's JDBC source, which needs "
+            f"connectorx ({exc}): pip install -e . in the venv"
+        ) from None
+    session.dataSource.register(JdbcDataSource)
+
+
+def _copy_arrow(frame: DataFrame, dsn: str, table: str, mode: str) -> None:
+    from psycopg import sql
+
+    columns = []
+    for field in frame.schema.fields:
+        kind = field.dataType.simpleString()
+        pg_type = "numeric" + kind[7:] if kind.startswith("decimal") else _PG_TYPES.get(kind)
+        if pg_type is None:
+            raise ServiceError(
+                f"{table}: column {field.name} of type {kind} cannot go to PostgreSQL"
+            )
+        columns.append(sql.SQL("{} {}").format(sql.Identifier(field.name), sql.SQL(pg_type)))
+    target = sql.Identifier(*table.split("."))
+    names = sql.SQL(", ").join(sql.Identifier(f.name) for f in frame.schema.fields)
+    data = frame.toArrow()
+    with connect(dsn) as conn, conn.transaction():
+        if mode == "overwrite":
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(target))
+        conn.execute(
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+                target, sql.SQL(", ").join(columns)
+            )
+        )
+        with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(target, names)) as copy:
+            for batch in data.to_batches():
+                for row in zip(*(col.to_pylist() for col in batch.columns), strict=True):
+                    copy.write_row(row)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else exc.__class__.__name__

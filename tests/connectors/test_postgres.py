@@ -1,0 +1,118 @@
+"""PostgreSQL connector against the suite's real server (fixtures in tests/service_fixtures.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from pyspark.sql import SparkSession
+from pyspark.testing import assertDataFrameEqual
+
+from esteira.connectors import postgres as pg
+from esteira.errors import ServiceError
+from esteira.services.local import free_port
+
+
+def test_a_database_round_trip_keeps_every_value(pg_conninfo: str, pg_schema: str) -> None:
+    rows = [
+        (1, "João da Silva", Decimal("1234.56"), dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)),
+        (2, "Ana Lúcia ç ã", Decimal("-0.01"), None),
+    ]
+    with pg.connect(pg_conninfo) as conn:
+        conn.execute(
+            f"CREATE TABLE {pg_schema}.clientes "
+            "(id int PRIMARY KEY, nome text, saldo numeric(12,2), visto timestamptz)"
+        )
+        with conn.cursor() as cur:
+            cur.executemany(f"INSERT INTO {pg_schema}.clientes VALUES (%s, %s, %s, %s)", rows)
+
+    with pg.connect(pg_conninfo) as conn:
+        got = conn.execute(f"SELECT * FROM {pg_schema}.clientes ORDER BY id").fetchall()
+
+    assert got == rows
+
+
+def test_each_test_gets_an_empty_schema_of_its_own(pg_conninfo: str, pg_schema: str) -> None:
+    with pg.connect(pg_conninfo) as conn:
+        tables = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s",
+            (pg_schema,),
+        ).fetchone()
+        owner = conn.execute(
+            "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = %s", (pg_schema,)
+        ).fetchone()
+    assert tables == (0,)
+    assert owner == (conninfo_to_dict(pg_conninfo)["user"],)
+
+
+def test_jdbc_options_keep_the_password_out_of_the_url(pg_conninfo: str) -> None:
+    options = pg.jdbc_options(pg_conninfo, "s.t")
+    parts = conninfo_to_dict(pg_conninfo)
+
+    assert options["url"] == f"jdbc:postgresql://{parts['host']}:{parts['port']}/{parts['dbname']}"
+    assert options["dbtable"] == "s.t"
+    assert options["driver"] == "org.postgresql.Driver"
+    assert options["password"] == parts["password"]
+    assert parts["password"] not in options["url"] + pg.describe(pg_conninfo)
+
+
+def test_an_unreachable_server_is_one_clear_error_without_the_password() -> None:
+    dsn = make_conninfo(
+        host="127.0.0.1",
+        port=free_port(),
+        dbname="x",
+        user="u",
+        password="s3gredo",
+        connect_timeout=3,
+    )
+
+    with pytest.raises(
+        ServiceError, match=r"cannot connect to PostgreSQL 127\.0\.0\.1:\d+/x as u"
+    ) as err:
+        pg.connect(dsn)
+    assert "s3gredo" not in str(err.value)
+
+
+def test_both_engines_write_and_read_postgres(
+    spark: SparkSession, pg_conninfo: str, pg_schema: str
+) -> None:
+    frame = spark.createDataFrame(
+        [
+            (1, "Loja Centro", 10.5, dt.date(2026, 11, 23), dt.datetime(2026, 11, 23, 12, 0)),
+            (2, "Loja São João", None, None, None),
+        ],
+        "id int, loja string, valor double, dia date, visto timestamp",
+    )
+    table = f"{pg_schema}.vendas"
+
+    pg.write_table(frame, pg_conninfo, table, mode="overwrite")
+    pg.write_table(frame.where("id = 1"), pg_conninfo, table, mode="append")
+    back = pg.read_table(spark, pg_conninfo, table)
+
+    assertDataFrameEqual(back, frame.unionAll(frame.where("id = 1")))
+    with pg.connect(pg_conninfo) as conn:  # really in PostgreSQL, not in a Spark cache
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (3,)
+
+
+def test_overwrite_replaces_and_a_query_can_be_read(
+    spark: SparkSession, pg_conninfo: str, pg_schema: str
+) -> None:
+    table = f"{pg_schema}.metas"
+    pg.write_table(spark.createDataFrame([(1, 5)], "loja int, meta int"), pg_conninfo, table)
+
+    pg.write_table(
+        spark.createDataFrame([(2, 7), (3, 9)], "loja int, meta int"),
+        pg_conninfo,
+        table,
+        mode="overwrite",
+    )
+    total = pg.read_table(spark, pg_conninfo, query=f"SELECT sum(meta) AS total FROM {table}")
+
+    assert [tuple(r) for r in total.collect()] == [(16,)]
+
+
+def test_reading_a_missing_table_names_it(spark: SparkSession, pg_conninfo: str, pg_schema: str):
+    with pytest.raises(ServiceError, match=f"cannot read {pg_schema}.nada from PostgreSQL"):
+        pg.read_table(spark, pg_conninfo, f"{pg_schema}.nada")
