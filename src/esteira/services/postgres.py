@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pwd
 import re
 import secrets
 import shutil
@@ -23,7 +22,7 @@ import subprocess
 from pathlib import Path
 
 from esteira.errors import ServiceError
-from esteira.services import local
+from esteira.services import local, pg_cluster
 from esteira.services.local import LOOPBACK, ServiceStatus
 from esteira.settings import Settings
 
@@ -139,20 +138,9 @@ def down(settings: Settings) -> ServiceStatus:
         data = paths(settings)["data"]
         pid, _ = _postmaster(data)
         if local.pid_alive(pid):
-            _as_server_user(
-                settings,
-                [
-                    str(binaries() / "pg_ctl"),
-                    "stop",
-                    "-D",
-                    str(data),
-                    "-m",
-                    "fast",
-                    "-w",
-                    "-t",
-                    "60",
-                ],
-            )
+            stop = [str(binaries() / "pg_ctl"), "stop", "-D", str(data), "-m", "fast", "-w"]
+            owner = pg_cluster.server_account(settings.postgres.os_user)
+            pg_cluster.as_server_user(owner, [*stop, "-t", "60"])
         return status(settings)
 
 
@@ -162,14 +150,14 @@ def _start(settings: Settings) -> ServiceStatus:
     notes: list[str] = []
     state = local.read_state(settings, NAME)
     chosen = local.choose_port("PostgreSQL", settings.postgres.port, state.get("port"), notes)
-    owner = _server_account(settings)
+    owner = pg_cluster.server_account(settings.postgres.os_user)
     if len(str(p["data"])) > 90:  # the Unix socket lives there; sun_path holds 107 bytes
         raise ServiceError(
             f"{p['data']} is too long a path for the server's socket; "
             "set ESTEIRA_HOME to a shorter folder"
         )
     if not (p["data"] / "PG_VERSION").exists():
-        _init_cluster(settings, bindir, p["data"], owner)
+        pg_cluster.init_cluster(bindir, p["data"], owner)
         notes.append(f"new cluster in {p['data']}")
     (p["data"] / "esteira.conf").write_text(
         f"listen_addresses = '{LOOPBACK}'\nport = {chosen}\n"
@@ -183,21 +171,8 @@ def _start(settings: Settings) -> ServiceStatus:
     state.update(port=chosen)
     local.write_state(settings, NAME, state)
     timeout = str(int(settings.postgres.start_timeout))
-    done = _as_server_user(
-        settings,
-        [
-            str(bindir / "pg_ctl"),
-            "start",
-            "-D",
-            str(p["data"]),
-            "-l",
-            str(p["log"]),
-            "-w",
-            "-t",
-            timeout,
-        ],
-        check=False,
-    )
+    start = [str(bindir / "pg_ctl"), "start", "-D", str(p["data"]), "-l", str(p["log"]), "-w"]
+    done = pg_cluster.as_server_user(owner, [*start, "-t", timeout], check=False)
     if done.returncode != 0 or not local.port_answers(chosen):
         raise ServiceError(
             f"PostgreSQL did not accept connections on {LOOPBACK}:{chosen} within {timeout} s; "
@@ -209,138 +184,24 @@ def _start(settings: Settings) -> ServiceStatus:
     return found
 
 
-def _init_cluster(settings: Settings, bindir: Path, data: Path, owner: pwd.struct_passwd) -> None:
-    data.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0:
-        os.chown(data, owner.pw_uid, owner.pw_gid)
-    data.chmod(0o700)
-    _check_reachable(settings, data, owner)
-    _as_server_user(
-        settings,
-        [
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-            "--auth-local=peer",
-            "--auth-host=scram-sha-256",
-        ],
-    )
-    me = pwd.getpwuid(os.geteuid()).pw_name
-    ident = {owner.pw_name, me}
-    (data / "pg_ident.conf").write_text(
-        "".join(f"esteira {name} {owner.pw_name}\n" for name in sorted(ident)), encoding="utf-8"
-    )
-    (data / "pg_hba.conf").write_text(
-        "# written by esteira: socket for the server account (and esteira's), TCP on loopback\n"
-        "local all all peer map=esteira\n"
-        f"host all all {LOOPBACK}/32 scram-sha-256\n",
-        encoding="utf-8",
-    )
-    with (data / "postgresql.conf").open("a", encoding="utf-8") as conf:
-        conf.write("\ninclude_if_exists = 'esteira.conf'\n")
-
-
 def _ensure_app_role(settings: Settings, listening: int) -> None:
-    """Creates (or re-keys) the application role and its database; idempotent."""
     import psycopg
-    from psycopg import sql
 
     cfg = settings.postgres
-    secret = password(settings)
-    superuser = _server_account(settings).pw_name
     try:
-        with psycopg.connect(
-            host=str(paths(settings)["data"]),
-            port=listening,
-            user=superuser,
-            dbname="postgres",
-            autocommit=True,
-            connect_timeout=10,
-        ) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_roles WHERE rolname = %s", (cfg.user,)
-            ).fetchone()
-            verb = sql.SQL("ALTER" if exists else "CREATE")
-            conn.execute(
-                sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
-                    verb, sql.Identifier(cfg.user), sql.Literal(secret)
-                )
-            )
-            if not conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (cfg.database,)
-            ).fetchone():
-                conn.execute(
-                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                        sql.Identifier(cfg.database), sql.Identifier(cfg.user)
-                    )
-                )
+        pg_cluster.ensure_app_role(
+            paths(settings)["data"],
+            listening,
+            pg_cluster.server_account(cfg.os_user).pw_name,
+            cfg.user,
+            cfg.database,
+            password(settings),
+        )
     except psycopg.Error as exc:
         raise ServiceError(
             f"could not set up role {cfg.user} and database {cfg.database} on the local "
             f"PostgreSQL ({exc.__class__.__name__}); see its log: {paths(settings)['log']}"
         ) from None
-
-
-def _server_account(settings: Settings) -> pwd.struct_passwd:
-    """The account that owns and runs the server: os_user when root, else ourselves."""
-    if os.geteuid() != 0:
-        return pwd.getpwuid(os.geteuid())
-    try:
-        return pwd.getpwnam(settings.postgres.os_user)
-    except KeyError:
-        raise ServiceError(
-            f"running as root, the PostgreSQL server needs the unprivileged account "
-            f"{settings.postgres.os_user!r}, which does not exist (the postgresql package "
-            f"creates `postgres`; or set postgres.os_user)"
-        ) from None
-
-
-def _check_reachable(settings: Settings, data: Path, owner: pwd.struct_passwd) -> None:
-    if os.geteuid() != 0:
-        return
-    probe = subprocess.run(
-        ["test", "-w", str(data)],
-        user=owner.pw_uid,
-        group=owner.pw_gid,
-        extra_groups=[],
-        check=False,
-    )
-    if probe.returncode != 0:
-        raise ServiceError(
-            f"the PostgreSQL server runs as {owner.pw_name}, which cannot reach {data}: make "
-            "its parent folders traversable (chmod o+x) or set ESTEIRA_HOME elsewhere"
-        )
-
-
-def _as_server_user(settings: Settings, argv: list[str], check: bool = True):
-    """Runs a PostgreSQL tool as the server account, detached from our terminal session."""
-    owner = _server_account(settings)
-    extra = {}
-    if os.geteuid() == 0:
-        extra = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LC_ALL": "C.UTF-8",
-        "HOME": owner.pw_dir,
-    }
-    done = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd="/",
-        start_new_session=True,
-        check=False,
-        **extra,
-    )
-    if check and done.returncode != 0:
-        tool = Path(argv[0]).name
-        detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise ServiceError(f"PostgreSQL {tool} failed: {detail[0]}")
-    return done
 
 
 def _postmaster(data: Path) -> tuple[int | None, int | None]:
