@@ -1,0 +1,165 @@
+"""Chatbot answers per session (Questão 3): the latest valid answer of every key.
+
+The rules:
+- an answer whose value is null, empty or blank is ignored entirely, also for the
+  session's timestamps;
+- first_answer_dt / last_answer_dt are the earliest and latest timestamps of a
+  session's valid answers, in UTC, written YYYY-MM-DDTHH:MM:SS;
+- each key takes its latest valid value in the session (a later cpf overwrites an
+  earlier one); a tie in time goes to the key written later in the event;
+- flow-agnostic: the keys come from the data. A flow's table has one column per key,
+  in order of first appearance (earliest valid answer, then position in the event).
+Pivoting needs the list of keys; the job collects it (key_order) and passes it in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from esteira.chatbot.schemas import (
+    BOUNDS,
+    DATETIME_FORMAT,
+    EVENT_SCHEMA,
+    LONG_COLUMNS,
+    SESSION_KEYS,
+)
+from esteira.quality import Expectation
+
+_WITH_OFFSET = r"(Z|[+-][0-9]{2}:?[0-9]{2})$"
+# Delta refuses these in column names (without column mapping); dots and backticks
+# would need quoting in every later query.
+_UNSAFE_COLUMN = re.compile(r"[ ,;{}()\n\t=.`]")
+
+
+def is_blank(column: Column) -> Column:
+    """Null, empty or only spaces: an answer the user did not really give."""
+    return F.coalesce(F.trim(column) == "", F.lit(True))
+
+
+def parse_events(raw: DataFrame) -> DataFrame:
+    """(source, record) text rows -> the event's fields, `event_ts` and `_is_object`."""
+    event = F.from_json(F.col("record"), EVENT_SCHEMA)
+    return raw.select(
+        "source",
+        "record",
+        F.json_object_keys("record").isNotNull().alias("_is_object"),
+        event.alias("_event"),
+    ).select(
+        "source",
+        "record",
+        "_is_object",
+        *[F.col(f"_event.{c}").alias(c) for c in (*SESSION_KEYS, "timestamp", "content")],
+        F.trim(F.col("_event.timestamp")).try_cast("timestamp").alias("event_ts"),
+    )
+
+
+def event_rules() -> list[Expectation]:
+    """Events that cannot be used; each name is the reason a reject carries."""
+    rules = [Expectation("not a valid JSON object", "_is_object", "drop")]
+    for field in (*SESSION_KEYS, "timestamp"):
+        rules.append(
+            Expectation(
+                f"{field} is missing",
+                f"NOT _is_object OR nullif(trim({field}), '') IS NOT NULL",
+                "drop",
+            )
+        )
+    rules.append(
+        Expectation(
+            "timestamp is not ISO 8601 with an offset",
+            "NOT _is_object OR nullif(trim(timestamp), '') IS NULL "
+            f"OR (event_ts IS NOT NULL AND trim(timestamp) rlike '{_WITH_OFFSET}')",
+            "drop",
+        )
+    )
+    return rules
+
+
+def valid_answers(events: DataFrame) -> DataFrame:
+    """One row per non-blank answer: session keys, key, value, event_ts, pos in event."""
+    return events.select(
+        *SESSION_KEYS,
+        "event_ts",
+        F.posexplode("content").alias("pos", "key", "value"),
+    ).filter(~is_blank(F.col("value")) & ~is_blank(F.col("key")))
+
+
+def session_answers(answers: DataFrame) -> DataFrame:
+    """Per session and key: the latest value and when it came, and when the key first came.
+
+    The first time is kept for the flow's column order and for first_answer_dt.
+    """
+    latest = F.max(F.struct("event_ts", "pos", "value"))
+    first = F.min(F.struct("event_ts", "pos"))
+    return (
+        answers.groupBy(*SESSION_KEYS, "key")
+        .agg(latest.alias("_latest"), first.alias("_first"))
+        .select(
+            *SESSION_KEYS,
+            "key",
+            F.col("_latest.value").alias("value"),
+            F.col("_latest.event_ts").alias("answered_at"),
+            F.col("_first.event_ts").alias("first_at"),
+            F.col("_first.pos").alias("first_pos"),
+        )
+    )
+
+
+def long_answers(per_session: DataFrame) -> DataFrame:
+    """The analysts' long table: customer, flow, session, key, value, answered_at."""
+    return per_session.select(*LONG_COLUMNS)
+
+
+def key_order(per_session: DataFrame) -> DataFrame:
+    """(flow, key, first_at, first_pos): when each key first appeared in its flow."""
+    first = F.min(F.struct("first_at", "first_pos"))
+    return (
+        per_session.groupBy("flow", "key")
+        .agg(first.alias("_f"))
+        .select(
+            "flow",
+            "key",
+            F.col("_f.first_at").alias("first_at"),
+            F.col("_f.first_pos").alias("first_pos"),
+        )
+    )
+
+
+def answer_columns(keys: Sequence[str]) -> list[str]:
+    """Column names for keys: as written, unless unsafe for Delta or taken already."""
+    fixed = {*SESSION_KEYS, *BOUNDS}
+    taken = set(fixed)
+    names = []
+    for key in keys:
+        name = _UNSAFE_COLUMN.sub("_", key)
+        if name in fixed:
+            name = f"answer_{name}"
+        base, n = name, 2
+        while name in taken:
+            name, n = f"{base}_{n}", n + 1
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def flow_table(per_session: DataFrame, flow: str, keys: Sequence[str]) -> DataFrame:
+    """One row per session of `flow`: bounds, then one column per key in `keys` order."""
+    answers = [
+        F.max(F.when(F.col("key") == key, F.col("value"))).alias(name)
+        for key, name in zip(keys, answer_columns(keys), strict=True)
+    ]
+    return (
+        per_session.filter(F.col("flow") == flow)
+        .groupBy(*SESSION_KEYS)
+        .agg(F.min("first_at").alias("_first"), F.max("answered_at").alias("_last"), *answers)
+        .select(
+            *SESSION_KEYS,
+            F.date_format("_first", DATETIME_FORMAT).alias(BOUNDS[0]),
+            F.date_format("_last", DATETIME_FORMAT).alias(BOUNDS[1]),
+            *[F.col(f"`{name}`") for name in answer_columns(keys)],
+        )
+    )
