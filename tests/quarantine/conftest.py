@@ -48,6 +48,8 @@ SEED = {
     ],
 }
 
+PII_VALUES = ("cliente@exemplo.com", "999999999", "marketing@exemplo.com", "988888888")
+
 DELTA_SCHEMAS = {
     "ofertas": "id_cliente string, email string, telefone string, assunto string, data_envio date",
     "fraude": "id_cliente string, email string, telefone string, dt_inclus date, data_exclus date",

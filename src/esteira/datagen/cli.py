@@ -13,3 +13,4 @@ app = typer.Typer(help="Synthetic data for demos, tests and benchmarks.", no_arg
 from esteira.datagen import portfolio  # noqa: E402, F401
 from esteira.datagen import invoices  # noqa: E402, F401
 from esteira.datagen import chatbot  # noqa: E402, F401
+from esteira.datagen import quarantine  # noqa: E402, F401

@@ -35,9 +35,10 @@ def build(
     ] = None,
 ) -> None:
     """Builds quarentena_global for the load date from every configured source."""
+    from rich.console import Console
+
     from esteira.cli_common import session, settings
     from esteira.formats import date_br, integer_br
-    from esteira.logs import console
     from esteira.quarantine import job
 
     result = job.run(settings(), session(), parse_date(load_date), sources)
@@ -54,7 +55,7 @@ def build(
         integer_br(sum(c.rejeitados for c in result.channels)),
         integer_br(result.total),
     )
-    console.print(table)
+    Console().print(table)
     warned = ", ".join(f"{k}: {integer_br(v)}" for k, v in result.warnings.items())
     typer.echo(f"avisos (linhas mantidas): {warned}")
 

@@ -173,13 +173,27 @@ def write_single_file(df: DataFrame, out: Path, delimiter: str = ",") -> None:
         if not parts:  # an empty frame: some engines write no part file at all
             _write_empty(df, out, fmt, delimiter)
             return
-        if len(parts) != 1:
-            raise InputError(
-                str(out), f"expected one {fmt} part file, the engine wrote {len(parts)}"
-            )
-        shutil.move(str(parts[0]), str(out))
+        if len(parts) == 1:
+            shutil.move(str(parts[0]), str(out))
+        else:  # an engine may ignore coalesce(1): join the parts in order
+            _concat_parts(parts, out, fmt)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _concat_parts(parts: list[Path], out: Path, fmt: str) -> None:
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.concat_tables([pq.read_table(p) for p in parts]), out)
+        return
+    with out.open("wb") as target:
+        for i, part in enumerate(parts):
+            with part.open("rb") as fh:
+                if i > 0:
+                    fh.readline()  # every part repeats the header
+                shutil.copyfileobj(fh, target)
 
 
 def _write_empty(df: DataFrame, out: Path, fmt: str, delimiter: str) -> None:
