@@ -13,6 +13,7 @@ import atexit
 import logging
 import os
 import re
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -103,7 +104,7 @@ def _artifact(jar_name: str) -> str:
 
 def _jvm_session(settings: Settings) -> SparkSession:
     jars = connector_jars(settings.jars_dir)
-    os.environ.setdefault("PYSPARK_PYTHON", "python3")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     warehouse = (settings.home / "warehouse").resolve()
     builder = (
         SparkSession.builder.master(settings.spark.master)

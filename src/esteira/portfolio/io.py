@@ -1,6 +1,6 @@
 """Reads and writes of the portfolio distribution.
 
-Outputs are first staged as Delta under <out>/_staging/<run_id>, validated there, and
+Outputs are first staged as Parquet under <out>/_staging/<run_id>, validated there, and
 only then written as Delta tables (one atomic commit each; Delta history keeps the
 earlier versions). A run that fails validation writes no table.
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
 
 from esteira.connectors.files import read_table, write_delta
 from esteira.errors import InputError
@@ -38,21 +39,27 @@ def read_previous(session: SparkSession, location: str) -> DataFrame:
     )
 
 
-def stage(frames: dict[str, DataFrame], staging: Path) -> dict[str, Path]:
-    """Writes each frame once so validation and the final write reuse it.
+def stage(frames: dict[str, DataFrame], staging: Path) -> dict[str, tuple[Path, StructType]]:
+    """Writes each frame once as Parquet so validation and the final write reuse it.
 
-    Delta rather than plain Parquet: an empty frame keeps its schema in the Delta log.
+    The schema is kept beside the path: an empty frame may leave no Parquet file to
+    read it from.
     """
-    paths = {}
+    staged = {}
     for name, df in frames.items():
         path = staging / name
-        write_delta(df, path)
-        paths[name] = path
-    return paths
+        df.write.mode("overwrite").parquet(str(path))
+        staged[name] = (path, df.schema)
+    return staged
 
 
-def read_staged(session: SparkSession, paths: dict[str, Path]) -> dict[str, DataFrame]:
-    return {name: session.read.format("delta").load(str(path)) for name, path in paths.items()}
+def read_staged(
+    session: SparkSession, staged: dict[str, tuple[Path, StructType]]
+) -> dict[str, DataFrame]:
+    return {
+        name: session.read.schema(schema).parquet(str(path))
+        for name, (path, schema) in staged.items()
+    }
 
 
 def publish(staged: dict[str, DataFrame], out: Path) -> None:
