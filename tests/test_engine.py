@@ -1,0 +1,33 @@
+"""Sessions: both engines run SQL and Delta; the JVM gets only jars it lacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from esteira.engine import connector_jars
+from esteira.errors import EngineError
+
+
+def test_session_runs_sql_and_delta_round_trip(spark, tmp_path):
+    assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+    path = str(tmp_path / "t")
+    spark.range(5).write.format("delta").save(path)
+    spark.range(5, 8).write.format("delta").mode("append").save(path)
+    assert spark.read.format("delta").load(path).count() == 8
+    assert spark.read.format("delta").option("versionAsOf", 0).load(path).count() == 5
+
+
+def test_connector_jars_skip_what_pyspark_ships(tmp_path: Path):
+    folder = tmp_path / "jars" / "spark"
+    folder.mkdir(parents=True)
+    for name in ("delta-spark_2.13-4.2.0.jar", "jackson-core-2.13.5.jar", "postgresql-42.7.8.jar"):
+        (folder / name).touch()
+    names = [p.name for p in connector_jars(tmp_path / "jars")]
+    assert names == ["delta-spark_2.13-4.2.0.jar", "postgresql-42.7.8.jar"]
+
+
+def test_missing_jar_cache_says_how_to_fetch(tmp_path: Path):
+    with pytest.raises(EngineError, match="make jars"):
+        connector_jars(tmp_path)
