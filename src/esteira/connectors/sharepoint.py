@@ -8,6 +8,7 @@ or a bearer token, both only from the environment and never logged.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlparse
@@ -47,6 +48,8 @@ def _context(site: str, settings: SharePointSettings) -> Any:
             "reading sharepoint:// needs office365-rest-python-client: "
             "pip install -e ."
         ) from exc
+    # the library logs a full traceback (URLs, headers) for failures we report in one line
+    logging.getLogger("office365").setLevel(logging.CRITICAL)
     ctx = ClientContext(site)
     if settings.token is not None:
         token = settings.token.get_secret_value()
