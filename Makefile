@@ -43,6 +43,7 @@ services-deps:
 	fi
 
 demo: setup
+	$(ESTEIRA) services up
 	$(ESTEIRA) datagen portfolio --clients 200000 --managers 1500 --keys 40 --out $(DEMO)/portfolio
 	$(ESTEIRA) portfolio assign --clients $(DEMO)/portfolio/clients --managers $(DEMO)/portfolio/managers --out $(DEMO)/portfolio/out
 

@@ -49,7 +49,7 @@ def test_seed_table_comes_out_exactly(run_cli, spark, tmp_path):
     assert out.read_text() == EXPECTED_CSV
 
 
-def test_bad_rows_go_to_rejects_and_the_rest_is_computed(run_cli, spark, tmp_path):
+def test_bad_rows_go_to_rejects_and_the_rest_iscomputed(run_cli, spark, tmp_path):
     out, rejects = tmp_path / "averages", tmp_path / "rejects.csv"
     code, stdout, err = run_cli(
         "invoices",

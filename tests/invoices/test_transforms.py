@@ -88,6 +88,17 @@ def test_rules_name_each_bad_row(spark):
         (None, "1"): "month is missing",
     }
     assert passed_rows(flagged, rules).count() == 1
+    assert transforms.usable_rows(df, rules).collect() == passed_rows(flagged, rules).collect()
+
+
+def test_windows_longer_than_the_bitmask_count_months_too(spark):
+    back = [2020 * 12 - i for i in range(1, 65)]  # the 64 months before 2020-01
+    rows = [("C", "A", f"{m // 12}-{m % 12 + 1:02d}-01", "1") for m in back]
+    result = transforms.average_invoices(_invoices(spark, rows), JAN_2020, [64, 65]).collect()
+    assert (result[0]["avg_invoices_last_64_months"], result[0]["avg_invoices_last_65_months"]) == (
+        D("1.00"),
+        None,
+    )
 
 
 def test_typed_sources_are_read_as_their_text(spark):

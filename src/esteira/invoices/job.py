@@ -17,7 +17,7 @@ from esteira.invoices import io, transforms
 from esteira.invoices.io import OutputFormat
 from esteira.invoices.schemas import INPUT_COLUMNS, KEYS, average_column
 from esteira.logs import step
-from esteira.quality import FAILED, flag_failures, measure, passed_rows, rejected_rows
+from esteira.quality import FAILED, flag_failures, measure, rejected_rows
 from esteira.runlog import track_run
 from esteira.settings import Settings
 
@@ -81,14 +81,15 @@ def run(
     with track_run(settings.runs_file, "invoices.averages", settings.engine) as run:
         raw = io.read_invoices(session, source)
         rules = transforms.invoice_rules("drop" if rejects else "fail")
-        flagged = flag_failures(transforms.invoices_as_text(raw), rules)
+        text = transforms.invoices_as_text(raw)
+        flagged = flag_failures(text, rules)
         with step("Checking invoices"):
             report = measure(flagged, rules)
         run.inputs["invoices"] = report.rows
         run.record_quality("invoices", report)
         if not rejects and any(report.failures.values()):
             raise _first_bad_row(source, flagged, report.failures)
-        valid = passed_rows(flagged, rules).transform(transforms.typed_invoices)
+        valid = transforms.usable_rows(text, rules).transform(transforms.typed_invoices)
         averages = transforms.average_invoices(valid, ref, months).orderBy(*KEYS)
         rejected = 0
         if rejects:

@@ -12,8 +12,10 @@ Every account of the input gets a row, even one with no invoice in any window.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from datetime import date
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -52,6 +54,11 @@ def invoice_rules(action: Action = "drop") -> list[Expectation]:
     ]
 
 
+def usable_rows(rows: DataFrame, rules: Sequence[Expectation]) -> DataFrame:
+    """Rows that break none of `rules`: one boolean filter, cheaper than flagging."""
+    return rows.filter(reduce(operator.and_, [~rule.broken() for rule in rules]))
+
+
 def invoices_as_text(invoices: DataFrame) -> DataFrame:
     """The four input columns as text, whatever the source typed them as.
 
@@ -88,24 +95,32 @@ def typed_invoices(valid: DataFrame) -> DataFrame:
 def average_invoices(invoices: DataFrame, reference: date, windows: Sequence[int]) -> DataFrame:
     """One row per (customer, account): avg_invoices_last_N_months for each N in windows.
 
-    `invoices` is typed (see typed_invoices); `reference` is the first day of R.
+    `invoices` is typed (see typed_invoices); `reference` is the first day of R. One
+    aggregation does it all: each row's `age` (1 = the month before R) picks the windows
+    it falls in, and a bit per month of age records which months hold an invoice, so
+    the months of a window are counted without grouping by month first.
     """
-    ref = F.lit(reference)
-    monthly = invoices.groupBy(*KEYS, "month").agg(F.sum("invoice").alias("amount"))
-
-    def inside(months: int) -> Column:
-        return (F.col("month") >= F.add_months(ref, -months)) & (F.col("month") < ref)
-
+    ref_index = reference.year * 12 + reference.month - 1
+    age = F.lit(ref_index) - (F.year("month") * 12 + F.month("month") - 1)
     aggs = []
     for n in windows:
-        aggs.append(F.sum(F.when(inside(n), F.col("amount"))).alias(f"_sum_{n}"))
-        aggs.append(F.count(F.when(inside(n), F.lit(1))).alias(f"_months_{n}"))
-    per_account = monthly.groupBy(*KEYS).agg(*aggs)
+        inside = (age >= 1) & (age <= n)
+        aggs.append(F.sum(F.when(inside, F.col("invoice"))).alias(f"_sum_{n}"))
+        aggs.append(_months_with_invoice(inside, age, n).alias(f"_months_{n}"))
+    per_account = invoices.groupBy(*KEYS).agg(*aggs)
     averages = [
         F.when(F.col(f"_months_{n}") == n, _truncated_mean(f"_sum_{n}", n)).alias(average_column(n))
         for n in windows
     ]
     return per_account.select(*KEYS, *averages)
+
+
+def _months_with_invoice(inside: Column, age: Column, months: int) -> Column:
+    """How many distinct months of the window hold an invoice (a bitmask up to 63)."""
+    if months <= 63:
+        bit = F.shiftleft(F.lit(1).cast("long"), (age - 1).cast("int"))
+        return F.bit_count(F.bit_or(F.when(inside, bit)))
+    return F.count_distinct(F.when(inside, age))
 
 
 def _truncated_mean(total: str, months: int) -> Column:
