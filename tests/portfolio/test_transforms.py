@@ -9,7 +9,7 @@ from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
 from esteira.portfolio import transforms as t
-from esteira.portfolio.job import _compute
+from esteira.portfolio.job import compute
 
 
 def _clients(spark, rows):
@@ -30,7 +30,7 @@ def test_clients_are_dealt_evenly_within_their_key(spark):
     managers = _managers(
         spark, [("G1", "A", None), ("G2", "A", None), ("G3", "A", None), ("G4", "B", None)]
     )
-    frames = _compute(clients, managers, None, seed=1, limit=100)
+    frames = compute(clients, managers, None, seed=1, limit=100)
     assert sorted(_loads(frames).values()) == [3, 3, 4, 4]
     pairs = {(r.nr_cli, r.id_gerente) for r in frames["assignment"].collect()}
     assert {m for c, m in pairs if c > 10} == {"G4"}
@@ -41,7 +41,7 @@ def test_clients_are_dealt_evenly_within_their_key(spark):
 def test_capacity_is_respected_and_overflow_is_unassigned_with_reason(spark):
     clients = _clients(spark, [(i, "A", None) for i in range(10)])
     managers = _managers(spark, [("G1", "A", None), ("G2", "A", 2)])
-    frames = _compute(clients, managers, None, seed=3, limit=3)
+    frames = compute(clients, managers, None, seed=3, limit=3)
     assert _loads(frames) == {"G1": 3, "G2": 2}
     reasons = [r.motivo for r in frames["unassigned"].collect()]
     assert reasons == [t.ALL_FULL] * 5
@@ -50,14 +50,14 @@ def test_capacity_is_respected_and_overflow_is_unassigned_with_reason(spark):
 def test_uneven_capacities_fill_the_small_manager_and_balance_the_rest(spark):
     clients = _clients(spark, [(i, "A", None) for i in range(9)])
     managers = _managers(spark, [("G1", "A", 1), ("G2", "A", None), ("G3", "A", None)])
-    frames = _compute(clients, managers, None, seed=5, limit=10)
+    frames = compute(clients, managers, None, seed=5, limit=10)
     assert _loads(frames) == {"G1": 1, "G2": 4, "G3": 4}
 
 
 def test_key_without_manager_and_null_key_are_never_silently_dropped(spark):
     clients = _clients(spark, [(1, "A", None), (2, "Z", None), (3, None, None)])
     managers = _managers(spark, [("G1", "A", None), ("G9", None, None)])
-    frames = _compute(clients, managers, None, seed=1, limit=5)
+    frames = compute(clients, managers, None, seed=1, limit=5)
     assertDataFrameEqual(
         frames["unassigned"].select("nr_cli", "chave_unica", "motivo"),
         [Row(nr_cli=2, chave_unica="Z", motivo=t.NO_MANAGER)],
@@ -74,7 +74,7 @@ def test_key_without_manager_and_null_key_are_never_silently_dropped(spark):
 def test_exact_duplicates_collapse_and_conflicting_keys_are_rejected(spark):
     clients = _clients(spark, [(1, "A", "x"), (1, "A", "x"), (2, "A", "y"), (2, "B", "y")])
     managers = _managers(spark, [("G1", "A", None), ("G1", "B", None), ("G2", "A", None)])
-    frames = _compute(clients, managers, None, seed=1, limit=5)
+    frames = compute(clients, managers, None, seed=1, limit=5)
     assertDataFrameEqual(
         frames["assignment"].select("nr_cli", "id_gerente", "situacao"),
         [Row(nr_cli=1, id_gerente="G2", situacao="novo")],
@@ -101,9 +101,9 @@ def test_exact_duplicates_collapse_and_conflicting_keys_are_rejected(spark):
 def test_same_seed_same_output_and_other_columns_carried(spark):
     clients = _clients(spark, [(i, "A", f"nome{i}") for i in range(40)])
     managers = _managers(spark, [(f"G{i}", "A", None) for i in range(4)])
-    first = _compute(clients, managers, None, seed=11, limit=100)["assignment"]
-    again = _compute(clients, managers, None, seed=11, limit=100)["assignment"]
-    other = _compute(clients, managers, None, seed=12, limit=100)["assignment"]
+    first = compute(clients, managers, None, seed=11, limit=100)["assignment"]
+    again = compute(clients, managers, None, seed=11, limit=100)["assignment"]
+    other = compute(clients, managers, None, seed=12, limit=100)["assignment"]
     assertDataFrameEqual(first, again)
     assert {r.nome for r in first.collect()} == {f"nome{i}" for i in range(40)}
     assert sorted(first.collect()) != sorted(other.collect())
@@ -115,7 +115,7 @@ def test_sticky_rerun_keeps_moves_orphans_and_fills_least_loaded_first(spark):
     previous = spark.createDataFrame(
         [(1, "G1"), (2, "G1"), (3, "G1"), (4, "G2"), (5, "G2")], "nr_cli long, id_gerente string"
     )
-    frames = _compute(clients, managers, previous, seed=2, limit=10)
+    frames = compute(clients, managers, previous, seed=2, limit=10)
     rows = {r.nr_cli: (r.id_gerente, r.situacao) for r in frames["assignment"].collect()}
     assert {c: rows[c] for c in (1, 2, 3)} == {c: ("G1", "mantido") for c in (1, 2, 3)}
     assert {rows[c][1] for c in (4, 5)} == {"realocado"}
@@ -130,7 +130,7 @@ def test_shrunken_capacity_keeps_only_what_fits(spark):
     previous = spark.createDataFrame(
         [(i, "G1") for i in range(1, 6)], "nr_cli long, id_gerente string"
     )
-    frames = _compute(clients, managers, previous, seed=2, limit=10)
+    frames = compute(clients, managers, previous, seed=2, limit=10)
     assert _loads(frames) == {"G1": 2, "G2": 3}
     assert Counter(r.situacao for r in frames["assignment"].collect()) == {
         "mantido": 2,

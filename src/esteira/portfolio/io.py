@@ -39,27 +39,23 @@ def read_previous(session: SparkSession, location: str) -> DataFrame:
     )
 
 
-def stage(frames: dict[str, DataFrame], staging: Path) -> dict[str, tuple[Path, StructType]]:
-    """Writes each frame once as Parquet so validation and the final write reuse it.
+class Stager:
+    """Materializes a frame once as Parquet under the run's staging folder.
 
-    The schema is kept beside the path: an empty frame may leave no Parquet file to
-    read it from.
+    Validation and the final Delta writes then read the staged copy instead of
+    recomputing the plan. The schema is kept beside the path: an empty frame may leave
+    no Parquet file to read it from.
     """
-    staged = {}
-    for name, df in frames.items():
-        path = staging / name
+
+    def __init__(self, session: SparkSession, folder: Path) -> None:
+        self.session = session
+        self.folder = folder
+
+    def __call__(self, name: str, df: DataFrame) -> DataFrame:
+        path = self.folder / name
+        schema: StructType = df.schema
         df.write.mode("overwrite").parquet(str(path))
-        staged[name] = (path, df.schema)
-    return staged
-
-
-def read_staged(
-    session: SparkSession, staged: dict[str, tuple[Path, StructType]]
-) -> dict[str, DataFrame]:
-    return {
-        name: session.read.schema(schema).parquet(str(path))
-        for name, (path, schema) in staged.items()
-    }
+        return self.session.read.schema(schema).parquet(str(path))
 
 
 def publish(staged: dict[str, DataFrame], out: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,11 +40,11 @@ def run(settings: Settings, session: SparkSession, req: AssignRequest) -> dict[s
             clients_raw = io.read_clients(session, req.clients)
             managers_raw = io.read_managers(session, req.managers)
             previous = io.read_previous(session, req.previous) if req.previous else None
-        frames = _compute(clients_raw, managers_raw, previous, seed, limit)
         staging = req.out / "_staging" / run_rec.run_id
         try:
             with step("Computing the assignment"):
-                staged = io.read_staged(session, io.stage(frames, staging))
+                stager = io.Stager(session, staging)
+                staged = compute(clients_raw, managers_raw, previous, seed, limit, stager)
             with step("Validating"):
                 valid_clients = staged["valid_clients"]
                 capacities = staged["capacities"]
@@ -60,19 +61,31 @@ def run(settings: Settings, session: SparkSession, req: AssignRequest) -> dict[s
         return summary
 
 
-def _compute(
+def _same(_name: str, df: DataFrame) -> DataFrame:
+    return df
+
+
+def compute(
     clients_raw: DataFrame,
     managers_raw: DataFrame,
     previous: DataFrame | None,
     seed: int,
     limit: int,
+    stage: Callable[[str, DataFrame], DataFrame] = _same,
 ) -> dict[str, DataFrame]:
+    """Builds every output frame; `stage` materializes the frames reused downstream.
+
+    Without staging, an engine may recompute the client clean-up once per use (Sail
+    has no common-subplan reuse); the job stages to Parquet so each step runs once.
+    """
     client_rows = t.distinct_rows_with_key(clients_raw)
-    client_conflicts = t.conflicting_ids(client_rows, t.CLIENT, "cliente")
-    clients = t.without_ids(client_rows, client_conflicts, t.CLIENT)
+    client_conflicts = stage(
+        "client_conflicts", t.conflicting_ids(client_rows, t.CLIENT, "cliente")
+    )
+    clients = stage("valid_clients", t.without_ids(client_rows, client_conflicts, t.CLIENT))
     manager_rows = t.distinct_rows_with_key(managers_raw)
     manager_conflicts = t.conflicting_ids(manager_rows, t.MANAGER, "gerente")
-    managers = t.without_ids(manager_rows, manager_conflicts, t.MANAGER)
+    managers = stage("managers", t.without_ids(manager_rows, manager_conflicts, t.MANAGER))
     capacities = t.manager_capacities(managers, limit)
 
     if previous is not None:
@@ -82,8 +95,8 @@ def _compute(
     to_deal = clients.join(kept.select(t.CLIENT), t.CLIENT, "left_anti")
     current = kept.groupBy(t.MANAGER).agg(F.count(F.lit(1)).alias("e"))
     demand = to_deal.groupBy(t.KEY).agg(F.count(F.lit(1)).alias("n"))
-    plan = t.plan_new_loads(capacities, current, demand, seed)
-    dealt = t.deal(t.number_clients(to_deal, seed), t.slots(plan))
+    plan = stage("plan", t.plan_new_loads(capacities, current, demand, seed))
+    dealt = stage("dealt", t.deal(t.number_clients(to_deal, seed), t.slots(plan)))
 
     rejects = (
         t.null_key_rejects(t.rows_with_null_key(clients_raw), t.CLIENT, "cliente")
@@ -91,14 +104,13 @@ def _compute(
         .unionByName(client_conflicts)
         .unionByName(manager_conflicts)
     )
-    frames = {
-        "assignment": t.assignment_rows(clients, kept, dealt, previous),
-        "unassigned": t.unassigned_reason(dealt, managers),
-        "rejects": rejects,
+    return {
+        "assignment": stage("assignment", t.assignment_rows(clients, kept, dealt, previous)),
+        "unassigned": stage("unassigned", t.unassigned_reason(dealt, managers)),
+        "rejects": stage("rejects", rejects),
         "valid_clients": clients.select(t.CLIENT),
-        "capacities": capacities,
+        "capacities": stage("capacities", capacities),
     }
-    return frames
 
 
 def _validate(

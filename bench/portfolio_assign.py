@@ -1,0 +1,133 @@
+"""Benchmark: the seed's distribution vs esteira's, on both engines, same data.
+
+The seed joins every client to every manager of its key and keeps row_number() == 1
+over rand(). esteira plans loads on managers and equi-joins clients to slots.
+Both write to Spark's `noop` sink, so only the computation is timed; the full job
+(validation and Delta writes included) is timed too for esteira.
+
+    .venv/bin/python bench/portfolio_assign.py                 # 2,000,000 x 10,000 x 200
+    .venv/bin/python bench/portfolio_assign.py --scale 0.05    # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from esteira.datagen.portfolio import generate_clients, generate_managers
+from esteira.engine import get_session
+from esteira.portfolio import transforms as t
+from esteira.portfolio.io import Stager
+from esteira.portfolio.job import AssignRequest, compute, run
+from esteira.settings import load_settings
+
+LIMIT = 1473
+
+
+def seed_algorithm(clients: DataFrame, managers: DataFrame) -> DataFrame:
+    """The seed's code, as published (null keys filtered, join, row_number over rand())."""
+    clients = clients.filter(F.col("chave_unica").isNotNull())
+    managers = managers.filter(F.col("chave_unica").isNotNull()).select("id_gerente", "chave_unica")
+    window = Window.partitionBy("nr_cli").orderBy(F.rand())
+    return (
+        clients.join(managers, "chave_unica")
+        .withColumn("row_number", F.row_number().over(window))
+        .filter(F.col("row_number") == 1)
+        .drop("row_number")
+    )
+
+
+def spread(assignment: DataFrame, managers: DataFrame) -> int:
+    loads = t.manager_loads(
+        assignment, t.manager_capacities(managers.dropna(subset=["chave_unica"]), LIMIT)
+    )
+    row = loads.agg(F.min("carga").alias("lo"), F.max("carga").alias("hi")).collect()[0]
+    return int(row["hi"] - row["lo"])
+
+
+def timed(fn, repeat: int) -> tuple[float, list[float]]:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def bench_engine(engine: str, args: argparse.Namespace, data: Path) -> dict[str, float]:
+    settings = load_settings(engine=engine, shuffle_partitions=args.partitions)
+    session = get_session(settings)
+    clients = session.read.parquet(str(data / "clients"))
+    managers = session.read.parquet(str(data / "managers"))
+    seed = seed_algorithm(clients, managers)
+    result: dict[str, float] = {}
+
+    def ours() -> None:  # every output of ours is materialized (Parquet), not only one
+        compute(clients, managers, None, 42, LIMIT, Stager(session, data / f"stage-{engine}"))
+
+    result["ours"], _ = timed(ours, args.repeat)
+    out = data / f"out-{engine}"
+    request = AssignRequest(str(data / "clients"), str(data / "managers"), out, limit=LIMIT)
+    result["ours_job"], _ = timed(lambda: run(settings, session, request), args.repeat)
+    if not args.skip_seed:
+        result["seed"], _ = timed(
+            lambda: seed.write.format("noop").mode("overwrite").save(), args.repeat
+        )
+        seed_out = data / f"seed-{engine}"
+        seed.write.mode("overwrite").parquet(str(seed_out))
+        result["seed_spread"] = spread(session.read.parquet(str(seed_out)), managers)
+    result["ours_spread"] = spread(
+        session.read.format("delta").load(str(out / "assignment")), managers
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--engines", default="sail,spark")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--skip-seed", action="store_true")
+    args = parser.parse_args()
+    n_clients, n_managers, keys = int(2_000_000 * args.scale), int(10_000 * args.scale), 200
+    data = Path(tempfile.mkdtemp(prefix="bench-portfolio-"))
+    try:
+        gen = get_session(load_settings(engine="sail"))
+        generate_clients(gen, n_clients, keys, 7).write.parquet(str(data / "clients"))
+        generate_managers(gen, n_managers, keys, 7).write.parquet(str(data / "managers"))
+        print(
+            f"data: {n_clients:,} clients, {n_managers:,} managers, {keys} keys; "
+            f"cores: {os.cpu_count()}; repeat: {args.repeat} (medians)"
+        )
+        results = {e: bench_engine(e, args, data) for e in args.engines.split(",")}
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+    print(
+        f"{'engine':8} {'seed s':>9} {'ours s':>9} {'job s':>9} {'seed/ours':>10} "
+        f"{'spread seed':>12} {'spread ours':>12}"
+    )
+    for engine, r in results.items():
+        seed_s = r.get("seed")
+        ratio = f"{seed_s / r['ours']:.1f}x" if seed_s else "-"
+        print(
+            f"{engine:8} {seed_s or float('nan'):9.2f} {r['ours']:9.2f} {r['ours_job']:9.2f} "
+            f"{ratio:>10} {r.get('seed_spread', '-')!s:>12} {r['ours_spread']!s:>12}"
+        )
+    if "sail" in results and "spark" in results:
+        print(
+            f"ours: spark/sail = {results['spark']['ours'] / results['sail']['ours']:.1f}x "
+            f"(job: {results['spark']['ours_job'] / results['sail']['ours_job']:.1f}x)"
+        )
+
+
+if __name__ == "__main__":
+    main()
