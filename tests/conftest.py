@@ -19,6 +19,9 @@ from esteira.settings import Settings, load_settings
 
 pytest_plugins = ["service_fixtures"]  # kafka_bootstrap, kafka_topic, pg_conninfo, pg_schema
 
+# Tiny test frames: fewer shuffle partitions make JVM stages much cheaper.
+os.environ.setdefault("ESTEIRA_SHUFFLE_PARTITIONS", "2")
+
 ENGINES = [e for e in os.environ.get("ESTEIRA_TEST_ENGINES", "sail,spark").split(",") if e]
 REPO = Path(__file__).resolve().parents[1]
 
