@@ -31,3 +31,46 @@ def test_connector_jars_skip_what_pyspark_ships(tmp_path: Path):
 def test_missing_jar_cache_says_how_to_fetch(tmp_path: Path):
     with pytest.raises(EngineError, match="make jars"):
         connector_jars(tmp_path)
+
+
+def test_remote_spark_connect_url_runs_a_job(tmp_path: Path):
+    """--remote talks to any Spark Connect server; a separate Sail server stands in here."""
+    import subprocess
+    import sys
+
+    from pysail.spark import SparkConnectServer
+
+    server = SparkConnectServer("127.0.0.1", 0)
+    server.start(background=True)
+    try:
+        _, port = server.listening_address
+        out = tmp_path / "gen"
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "esteira.cli",
+                "--engine",
+                "spark",
+                "--remote",
+                f"sc://127.0.0.1:{port}",
+                "datagen",
+                "portfolio",
+                "--out",
+                str(out),
+                "--clients",
+                "100",
+                "--managers",
+                "5",
+                "--keys",
+                "3",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert (out / "clients" / "_delta_log").is_dir()
+    finally:
+        server.stop()
