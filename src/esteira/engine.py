@@ -43,7 +43,7 @@ def stop_session(session: SparkSession) -> None:
 
 def _sail_session(settings: Settings) -> SparkSession:
     global _sail_server  # noqa: PLW0603 - one embedded server per process
-    os.environ.setdefault("RUST_LOG", "warn")  # Sail logs every session start at info
+    os.environ.setdefault("RUST_LOG", "error")  # Sail logs session starts and stops
     try:
         from pysail.spark import SparkConnectServer
     except ImportError as exc:  # pragma: no cover - pysail is a core dependency
