@@ -34,6 +34,9 @@ def _lifecycle(settings, taken: int) -> None:
     assert f"port {taken} is taken; Kafka uses free port {first.port} instead" in first.notes
     bootstrap = kafka.bootstrap_servers(settings)
     assert bootstrap == f"127.0.0.1:{first.port}"
+    outside = _outward_address()
+    if outside:  # loopback only: the machine's network address must not reach the broker
+        assert not port_answers(first.port, outside)
     kafka_io.create_topic(bootstrap, "pedidos", partitions=2)
     kafka_io.produce(bootstrap, "pedidos", [(b"1", b"pedido 1"), (b"2", b"pedido 2")])
 
@@ -48,6 +51,16 @@ def _lifecycle(settings, taken: int) -> None:
     assert again.running and again.pid != first.pid and again.port == first.port
     records = kafka_io.consume(kafka.bootstrap_servers(settings), "pedidos", count=2)
     assert sorted(r.value for r in records) == [b"pedido 1", b"pedido 2"]
+
+
+def _outward_address() -> str | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))  # UDP: no packet is sent
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
 
 
 def test_a_broker_that_does_not_come_up_in_time_names_its_log(service_home: Path) -> None:

@@ -32,13 +32,16 @@ def test_up_down_status_keep_data_and_handle_a_taken_port(
         busy.listen()
         taken = busy.getsockname()[1]
         monkeypatch.setenv("ESTEIRA_POSTGRES__PORT", str(taken))
+        monkeypatch.delenv("ESTEIRA_POSTGRES__PASSWORD", raising=False)  # a generated one
         try:
-            _lifecycle(capsys, taken)
+            _lifecycle(capsys, monkeypatch, taken)
         finally:
             postgres.down(load_settings())
 
 
-def _lifecycle(capsys: pytest.CaptureFixture[str], taken: int) -> None:
+def _lifecycle(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, taken: int
+) -> None:
     assert esteira(capsys, "services", "status", "postgres") == (
         0,
         f"postgres: not running (data: {load_settings().home.resolve() / 'postgres'})\n",
@@ -56,12 +59,18 @@ def _lifecycle(capsys: pytest.CaptureFixture[str], taken: int) -> None:
 
     dsn = pg.conninfo(load_settings())
     with pg.connect(dsn) as conn:
+        assert conn.execute("SHOW listen_addresses").fetchone() == ("127.0.0.1",)
         conn.execute("CREATE TABLE kept (id int, nome text)")
         conn.execute("INSERT INTO kept VALUES (1, 'Conceição')")
 
+    monkeypatch.setenv("ESTEIRA_POSTGRES__PASSWORD", "segredo-novo")
     code, out = esteira(capsys, "services", "up", "postgres")
     assert code == 0 and "(already running)" in out
     assert postgres.status(load_settings()).pid == first.pid
+    with pg.connect(pg.conninfo(load_settings())) as conn:  # the role took the new password
+        assert conn.execute("SELECT current_user").fetchone() == ("esteira",)
+    with pytest.raises(ServiceError):
+        pg.connect(dsn)  # the generated one no longer logs in
 
     code, out = esteira(capsys, "services", "down", "postgres")
     assert code == 0 and "postgres: not running" in out
