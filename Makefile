@@ -59,4 +59,5 @@ bench: setup
 	$(PY) bench/portfolio_assign.py
 
 clean:
+	-@test -x $(ESTEIRA) && $(ESTEIRA) services down  # stop them before their data goes
 	rm -rf $(VENV) .esteira
