@@ -46,6 +46,10 @@ demo: setup
 	$(ESTEIRA) services up
 	$(ESTEIRA) datagen portfolio --clients 200000 --managers 1500 --keys 40 --out $(DEMO)/portfolio
 	$(ESTEIRA) portfolio assign --clients $(DEMO)/portfolio/clients --managers $(DEMO)/portfolio/managers --out $(DEMO)/portfolio/out
+	$(ESTEIRA) datagen invoices --rows 200000 --accounts 20000 --out $(DEMO)/invoices/in
+	$(ESTEIRA) invoices averages --input $(DEMO)/invoices/in --reference 2020-01 --windows 3,6 --out $(DEMO)/invoices/averages.csv
+	$(ESTEIRA) datagen chatbot --events 100000 --sessions 10000 --out $(DEMO)/chatbot/lake
+	$(ESTEIRA) chatbot answers --input $(DEMO)/chatbot/lake --hours 13,14 --date 2019-12-16 --out $(DEMO)/chatbot/out
 
 test: setup
 	$(VENV)/bin/ruff check src tests bench
@@ -57,6 +61,8 @@ lint: venv
 
 bench: setup
 	$(PY) bench/portfolio_assign.py
+	$(PY) bench/invoices_averages.py
+	$(PY) bench/chatbot_answers.py
 
 clean:
 	-@test -x $(ESTEIRA) && $(ESTEIRA) services down  # stop them before their data goes
