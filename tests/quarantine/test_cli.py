@@ -8,6 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from esteira.datagen.quarantine import split_rows
+
 from .conftest import PII_VALUES
 
 CLIENTS = {
@@ -95,7 +97,9 @@ def test_datagen_sources_build_with_every_reject_rule(run_cli, env, spark):
     )
     assert code == 0, err
     assert (env / "gen" / "crm" / "crm_data.xlsx").is_file()
-    assert (env / "gen" / "marketing" / "marketing_data.csv").is_file()
+    lines = (env / "gen" / "marketing" / "marketing_data.csv").read_text().splitlines()
+    assert lines[0] == "id_cliente;email;telefone;subject;data_envio"
+    assert len(lines) == 1 + split_rows(4000)["marketing"]  # one file, every row
     code, out, err = run_cli(
         "quarantine", "build", "--date", "2024-05-28", "--sources", env / "gen"
     )

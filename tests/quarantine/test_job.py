@@ -130,3 +130,18 @@ def test_a_failed_run_leaves_the_earlier_table_as_it_was(spark, qsettings, write
     with pytest.raises(MissingColumnError, match="quarantine source restritos"):
         job.run(qsettings, spark, LOAD)
     assert sorted(io.read_quarantine(spark, qsettings.quarantine.table).collect()) == before
+
+
+def test_a_duplicated_key_fails_the_run_before_writing(spark, qsettings, write_sources,
+                                                        monkeypatch):
+    from esteira.errors import QualityError
+    from esteira.quarantine import transforms
+
+    build = transforms.build_quarantine
+    monkeypatch.setattr(  # a rule change that would emit a client twice on one channel
+        transforms, "build_quarantine", lambda df, day: build(df, day).unionByName(build(df, day))
+    )
+    write_sources(qsettings.quarantine.sources_dir)
+    with pytest.raises(QualityError, match="chave_unica"):
+        job.run(qsettings, spark, LOAD)
+    assert _nothing_written(qsettings)

@@ -70,14 +70,16 @@ def test_latest_send_per_client_and_channel_wins(spark):
         ("CRM", "crm", 27),
         ("Marketing", "novo", 2),
     ]
-    assert transforms.duplicate_keys(got).count() == 0
+    totals = {r.canal: (r.em_quarentena, r.duplicadas)
+              for r in transforms.channel_totals(got).collect()}
+    assert totals == {"CRM": (1, 0), "Marketing": (1, 0)}
 
 
-def test_duplicate_keys_are_found(spark):
+def test_duplicate_keys_are_counted(spark):
     rows = [("1", "CRM", None, None, None, D, 0, D, D)] * 2 + [("2", "CRM", None, None, None,
                                                                D, 0, D, D)]
-    dups = transforms.duplicate_keys(spark.createDataFrame(rows, OUT)).collect()
-    assert [(r.id_cliente, r["count"]) for r in dups] == [("1", 2)]
+    totals = transforms.channel_totals(spark.createDataFrame(rows, OUT)).collect()
+    assert [(r.canal, r.em_quarentena, r.duplicadas) for r in totals] == [("CRM", 3, 1)]
 
 
 def test_quality_rules_name_each_reject(spark):

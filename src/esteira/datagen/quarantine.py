@@ -10,8 +10,6 @@ The engine writes everything but the xlsx (XlsxWriter, constant-memory mode).
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +20,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from esteira.datagen.cli import app
+from esteira.quarantine.io import write_single_file
 
 XLSX_MAX_ROWS = 500_000
 SHARES = {
@@ -98,15 +97,6 @@ class _Gen:
         )
 
 
-def _single_csv(df: DataFrame, target: Path) -> None:
-    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:6]}"
-    df.coalesce(1).write.mode("overwrite").option("header", "true").option("sep", ";").csv(str(tmp))
-    part = next(p for p in sorted(tmp.rglob("*.csv")) if p.is_file())
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(part), str(target))
-    shutil.rmtree(tmp, ignore_errors=True)
-
-
 def write_crm_xlsx(path: Path, n: int, load_date: date, pool: int, seed: int) -> None:
     """CRM's workbook: ids as numbers, data_envio/data_base as Excel dates."""
     import xlsxwriter
@@ -160,7 +150,7 @@ def generate(session: SparkSession, out: Path, rows: int, load_date: date, seed:
         .otherwise(F.lit(""))
         .alias("data_envio"),
     )
-    _single_csv(marketing, out / "marketing" / "marketing_data.csv")
+    write_single_file(marketing, out / "marketing" / "marketing_data.csv", delimiter=";")
 
     recomendacao = g.base(session, counts["recomendacao"], 20, 40).withColumn(
         "assunto", g.subject(26, SUBJECTS["recomendacao"])
@@ -194,7 +184,16 @@ def generate(session: SparkSession, out: Path, rows: int, load_date: date, seed:
         ),
     )
     fraude.write.format("delta").mode("overwrite").save(str(out / "fraude"))
+    write_audience(out / "campanha.csv", min(1000, pool), pool, seed)
     return counts
+
+
+def write_audience(path: Path, n: int, pool: int, seed: int) -> None:
+    """A campaign list (id_cliente, nome) drawn from the same clients, for `filter`."""
+    rng = np.random.default_rng(seed + 1)
+    ids = 1_000_000_000 + rng.choice(pool, size=n, replace=False)
+    lines = ["id_cliente,nome"] + [f"{i},Cliente {i - 1_000_000_000}" for i in ids]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 @app.command("quarantine")

@@ -105,7 +105,8 @@ def run(
             passed = passed_rows(flagged, checks).drop("_email_ok", "_telefone_ok")
             quarantine = transforms.build_quarantine(passed, day)
             with step("Checking the (id_cliente, canal) key"):
-                duplicated = transforms.duplicate_keys(quarantine).count()
+                totals_rows = transforms.channel_totals(quarantine).collect()
+            duplicated = sum(int(r["duplicadas"]) for r in totals_rows)
             key_report = QualityReport(
                 rows=0, failures={KEY_RULE.name: duplicated}, rules=[KEY_RULE]
             )
@@ -114,12 +115,7 @@ def run(
             with step(f"Writing quarentena_global for {day.isoformat()}"):
                 io.write_for_date(quarantine, qs.table, day)
                 io.write_for_date(transforms.rejects(flagged, checks, day), qs.rejects, day)
-            totals = {
-                r["canal"]: int(r["em_quarentena"])
-                for r in transforms.channel_totals(
-                    io.read_quarantine(session, qs.table, day)
-                ).collect()
-            }
+            totals = {r["canal"]: int(r["em_quarentena"]) for r in totals_rows}
         finally:
             io.remove_stage_dir(stage)
         channels = []

@@ -179,15 +179,16 @@ def build_quarantine(passed: DataFrame, load_date: date) -> DataFrame:
     )
 
 
-def duplicate_keys(quarantine: DataFrame) -> DataFrame:
-    """(id_cliente, canal) pairs found more than once for one data_carga (must be empty)."""
-    return (
-        quarantine.groupBy("data_carga", "id_cliente", "canal").count().filter(F.col("count") > 1)
-    )
-
-
 def channel_totals(quarantine: DataFrame) -> DataFrame:
-    return quarantine.groupBy("canal").agg(F.count(F.lit(1)).alias("em_quarentena"))
+    """Per canal: rows in quarantine and `duplicadas`, rows beyond one per id_cliente.
+
+    The table holds one data_carga, so (id_cliente, canal) is unique exactly when
+    `duplicadas` is 0 everywhere (the run fails otherwise).
+    """
+    return quarantine.groupBy("canal").agg(
+        F.count(F.lit(1)).alias("em_quarentena"),
+        (F.count(F.lit(1)) - F.count_distinct("id_cliente")).alias("duplicadas"),
+    )
 
 
 def suppression_reasons(
