@@ -55,9 +55,11 @@ demo: setup
 	$(ESTEIRA) datagen chatbot --events 100000 --sessions 10000 --out $(DEMO)/chatbot/lake
 	$(ESTEIRA) chatbot answers --input $(DEMO)/chatbot/lake --hours 13,14 --date 2019-12-16 --out $(DEMO)/chatbot/out
 
+# Two passes: pyspark holds either Connect sessions (sail) or one JVM session per process.
 test: setup
 	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/pytest
+	ESTEIRA_TEST_ENGINE=sail $(VENV)/bin/pytest
+	ESTEIRA_TEST_ENGINE=spark $(VENV)/bin/pytest
 
 lint: venv
 	$(VENV)/bin/ruff check src tests bench

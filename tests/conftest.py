@@ -1,7 +1,12 @@
-"""Shared fixtures: one session per engine for the whole suite, fresh folders per test.
+"""Shared fixtures: one engine session for the whole run, fresh folders per test.
 
-`spark` is parametrized over both engines, so every engine-dependent test runs on
-embedded Sail and on JVM Spark local. ESTEIRA_TEST_ENGINES=sail limits the set locally.
+pyspark runs either Spark Connect sessions or one JVM session in a process, never both,
+so the suite runs once per engine (`make test` does both passes):
+
+    ESTEIRA_TEST_ENGINE=sail  pytest   # every test; engine tests on embedded Sail
+    ESTEIRA_TEST_ENGINE=spark pytest   # only the tests that use an engine, on JVM Spark
+
+Test ids carry the engine ([sail] / [spark]).
 """
 
 from __future__ import annotations
@@ -22,11 +27,24 @@ pytest_plugins = ["service_fixtures"]  # kafka_bootstrap, kafka_topic, pg_connin
 # Tiny test frames: fewer shuffle partitions make JVM stages much cheaper.
 os.environ.setdefault("ESTEIRA_SHUFFLE_PARTITIONS", "2")
 
-ENGINES = [e for e in os.environ.get("ESTEIRA_TEST_ENGINES", "sail,spark").split(",") if e]
+ENGINE = os.environ.get("ESTEIRA_TEST_ENGINE", os.environ.get("ESTEIRA_TEST_ENGINES", "sail"))
+if ENGINE not in ("sail", "spark"):
+    raise pytest.UsageError("ESTEIRA_TEST_ENGINE must be sail or spark (one engine per run)")
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session", params=ENGINES)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In the JVM pass, keep only the tests that depend on the engine."""
+    if ENGINE == "sail":
+        return
+    keep = [item for item in items if "engine" in getattr(item, "fixturenames", ())]
+    dropped = [item for item in items if item not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session", params=[ENGINE])
 def engine(request: pytest.FixtureRequest) -> str:
     return request.param
 

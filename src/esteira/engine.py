@@ -24,6 +24,8 @@ from esteira.settings import Settings
 log = logging.getLogger(__name__)
 
 _sail_server = None
+_connect_sessions: dict[str, SparkSession] = {}
+_jvm_started = False
 _DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 _JAR_NAME = re.compile(r"^(?P<artifact>.+?)-\d[\w.\-]*\.jar$")
 
@@ -59,12 +61,26 @@ def _sail_session(settings: Settings) -> SparkSession:
 
 
 def _connect_session(url: str, settings: Settings) -> SparkSession:
-    try:
-        session = SparkSession.builder.remote(url).getOrCreate()
-    except Exception as exc:
-        raise EngineError(f"cannot reach the Spark Connect server at {url}: {exc}") from None
+    """One Spark Connect session per URL.
+
+    pyspark decides per process whether `pyspark.sql.functions` builds Connect or classic
+    columns (SPARK_CONNECT_MODE_ENABLED), so a process holds Connect sessions or one JVM
+    session, never both.
+    """
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    if _jvm_started:
+        raise EngineError("this process already runs JVM Spark; one engine per process")
+    os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
+    session = _connect_sessions.get(url)
+    if session is None or session.is_stopped:
+        try:
+            session = ConnectSession.builder.remote(url).create()
+        except Exception as exc:
+            raise EngineError(f"cannot reach the Spark Connect server at {url}: {exc}") from None
+        _connect_sessions[url] = session
     _apply_conf(session, settings)
-    return session
+    return session  # type: ignore[return-value]
 
 
 def _apply_conf(session: SparkSession, settings: Settings) -> None:
@@ -103,6 +119,9 @@ def _artifact(jar_name: str) -> str:
 
 
 def _jvm_session(settings: Settings) -> SparkSession:
+    global _jvm_started  # noqa: PLW0603
+    if _connect_sessions:
+        raise EngineError("this process already runs a Spark Connect engine; one per process")
     jars = connector_jars(settings.jars_dir)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     warehouse = (settings.home / "warehouse").resolve()
@@ -128,4 +147,5 @@ def _jvm_session(settings: Settings) -> SparkSession:
         session = builder.getOrCreate()
     except Exception as exc:
         raise EngineError(f"JVM Spark did not start ({settings.spark.master}): {exc}") from None
+    _jvm_started = True
     return session
