@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 
-console = Console(stderr=True)
+console = Console(stderr=True)  # logs, progress and errors
+output = Console(highlight=False)  # a command's result (tables, summaries): stdout
 log = logging.getLogger("esteira")
 
 

@@ -88,7 +88,7 @@ def runs_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON lines")] = False,
 ) -> None:
     from esteira.cli_common import settings
-    from esteira.logs import console
+    from esteira.logs import output as console
 
     runs = [r for r in read_runs(settings().runs_file) if not pipeline or r["pipeline"] == pipeline]
     runs = runs[-last:]

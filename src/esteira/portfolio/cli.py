@@ -10,7 +10,7 @@ from rich.table import Table
 
 from esteira import cli_common
 from esteira.formats import integer_br
-from esteira.logs import console
+from esteira.logs import output as console
 
 app = typer.Typer(help="Client-portfolio distribution (carteira).", no_args_is_help=True)
 
