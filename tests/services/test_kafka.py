@@ -92,3 +92,14 @@ def test_an_external_cluster_that_does_not_answer_is_an_error(tmp_path: Path) ->
 
     with pytest.raises(ServiceError, match=f"Kafka cluster at {address} .* does not answer"):
         kafka.up(settings)
+
+
+def test_a_broker_that_cannot_run_fails_at_once_and_names_its_log(service_home: Path) -> None:
+    home = service_home / "broken"
+    (home / "jars").mkdir(parents=True)
+    (home / "jars" / "kafka").symlink_to(service_home / "jars" / "kafka")
+    settings = load_settings(home=home, kafka={"port": free_port(), "heap": "lots"})
+
+    with pytest.raises(ServiceError, match=r"see its log: .*kafka\.log"):
+        kafka.up(settings)
+    assert "Invalid maximum heap size" in (home / "services" / "kafka.log").read_text()

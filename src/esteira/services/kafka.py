@@ -177,9 +177,14 @@ def _start(settings: Settings, state: dict) -> ServiceStatus:
     local.write_state(settings, NAME, state)
     log.info("Kafka broker starting (pid %d, port %d); log: %s", proc.pid, port, p["log"])
     ready = local.wait_until(
-        lambda: proc.poll() is None and _answers(f"{LOOPBACK}:{port}"),
+        lambda: proc.poll() is not None or _answers(f"{LOOPBACK}:{port}"),
         settings.kafka.start_timeout,
     )
+    if proc.poll() is not None:  # a broken config or a port grabbed meanwhile: fail now
+        raise ServiceError(
+            f"the Kafka broker stopped while starting (exit code {proc.returncode}); "
+            f"see its log: {p['log']}"
+        )
     if not ready:
         local.terminate(proc.pid, timeout=5)
         raise _not_ready(settings, port)
@@ -190,7 +195,9 @@ def _start(settings: Settings, state: dict) -> ServiceStatus:
 
 def _format_storage(jvm: list[str], p: dict[str, Path]) -> None:
     """Formats the KRaft log directory once (a fresh cluster id); later starts reuse it."""
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    cluster_id = "-"
+    while cluster_id.startswith("-"):  # as Kafka's own Uuid: a leading '-' reads as an option
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
     done = subprocess.run(
         [
             *jvm,
