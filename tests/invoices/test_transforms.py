@@ -16,10 +16,9 @@ JAN_2020 = date(2020, 1, 1)
 
 
 def _invoices(spark: SparkSession, rows: list[tuple[str, str, str, str]]):
-    df = spark.createDataFrame(
+    return spark.createDataFrame(
         rows, "customer string, account string, month string, invoice string"
     )
-    return df.transform(transforms.typed_invoices)
 
 
 def test_truncates_to_cents_and_excludes_the_reference_month(spark):
@@ -88,7 +87,14 @@ def test_rules_name_each_bad_row(spark):
         (None, "1"): "month is missing",
     }
     assert passed_rows(flagged, rules).count() == 1
-    assert transforms.usable_rows(df, rules).collect() == passed_rows(flagged, rules).collect()
+    per_account = transforms.account_windows(df, JAN_2020, [1], rules)
+    counts = transforms.rule_counts(per_account, rules).collect()[0]
+    assert (counts["_rows"], counts["_good"]) == (7, 1)
+    assert [counts[f"_rule_{i}"] for i in range(len(rules))] == [0, 1, 1, 2, 0, 1, 1]
+    only_good = transforms.averages(per_account, [1]).collect()
+    assert [(r["account"], r["avg_invoices_last_1_months"]) for r in only_good] == [
+        ("A", D("10.50"))
+    ]
 
 
 def test_windows_longer_than_the_bitmask_count_months_too(spark):

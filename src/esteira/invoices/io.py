@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import io as io_module
 import os
 import shutil
 import uuid
 from pathlib import Path
 from typing import Literal
 
+import pyarrow as pa
+from pyarrow import csv as pa_csv
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -16,6 +19,7 @@ from esteira.connectors.files import read_table, write_delta
 from esteira.invoices.schemas import INPUT_COLUMNS
 
 OutputFormat = Literal["csv", "parquet", "delta"]
+_UNQUOTED = pa_csv.WriteOptions(include_header=False, quoting_style="none")
 
 
 def read_invoices(session: SparkSession, location: str | Path) -> DataFrame:
@@ -37,6 +41,20 @@ def read_output(session: SparkSession, location: str | Path, fmt: OutputFormat) 
     return read_table(session, location, fmt=fmt, name=str(location))
 
 
+def write_staging(df: DataFrame, path: Path) -> None:
+    """Intermediate per-account results, checked before any output is touched."""
+    shutil.rmtree(path, ignore_errors=True)
+    df.write.mode("overwrite").parquet(str(path))
+
+
+def read_staging(session: SparkSession, path: Path) -> DataFrame:
+    return read_table(session, path, fmt="parquet", name=str(path))
+
+
+def drop_staging(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def write_csv_file(df: DataFrame, path: Path) -> None:
     """One CSV file with a header, rows in df's order: dot decimals, empty fields for null.
 
@@ -47,13 +65,24 @@ def write_csv_file(df: DataFrame, path: Path) -> None:
     """
     text = df.select(*[F.col(f"`{c}`").cast("string").alias(c) for c in df.columns])
     table = text.toArrow()
+    header = io_module.StringIO()
+    csv.writer(header, lineterminator="\n").writerow(df.columns)
+    start = header.getvalue().encode("utf-8")
     tmp = _staging(path)
     try:
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(df.columns)
-            for batch in table.to_batches():
-                writer.writerows(zip(*(col.to_pylist() for col in batch.columns), strict=True))
+        with tmp.open("wb") as fh:
+            fh.write(start)
+            try:  # Arrow's writer is fast, but quotes every text value unless told not to
+                pa_csv.write_csv(table, fh, _UNQUOTED)
+            except pa.ArrowInvalid:  # a value holds a comma, quote or newline: quote those
+                fh.seek(len(start))
+                fh.truncate()
+                text_fh = io_module.TextIOWrapper(fh, encoding="utf-8", newline="")
+                writer = csv.writer(text_fh, lineterminator="\n")
+                for batch in table.to_batches():
+                    writer.writerows(zip(*(c.to_pylist() for c in batch.columns), strict=True))
+                text_fh.flush()
+                text_fh.detach()
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -17,7 +17,13 @@ from esteira.invoices import io, transforms
 from esteira.invoices.io import OutputFormat
 from esteira.invoices.schemas import INPUT_COLUMNS, KEYS, average_column
 from esteira.logs import step
-from esteira.quality import FAILED, flag_failures, measure, rejected_rows
+from esteira.quality import (
+    FAILED,
+    Expectation,
+    QualityReport,
+    flag_failures,
+    rejected_rows,
+)
 from esteira.runlog import track_run
 from esteira.settings import Settings
 
@@ -78,27 +84,31 @@ def run(
     if fmt not in ("csv", "parquet", "delta"):
         raise ConfigError(f"--format must be csv, parquet or delta, not {fmt!r}")
     source, out = str(input), Path(out)
+    staging = out.with_name(f".{out.name}.staging")
     with track_run(settings.runs_file, "invoices.averages", settings.engine) as run:
-        raw = io.read_invoices(session, source)
-        rules = transforms.invoice_rules("drop" if rejects else "fail")
-        text = transforms.invoices_as_text(raw)
-        flagged = flag_failures(text, rules)
-        with step("Checking invoices"):
-            report = measure(flagged, rules)
-        run.inputs["invoices"] = report.rows
-        run.record_quality("invoices", report)
-        if not rejects and any(report.failures.values()):
-            raise _first_bad_row(source, flagged, report.failures)
-        valid = transforms.usable_rows(text, rules).transform(transforms.typed_invoices)
-        averages = transforms.average_invoices(valid, ref, months).orderBy(*KEYS)
-        rejected = 0
-        if rejects:
-            with step("Writing rejected invoices"):
-                io.write_csv_file(rejected_rows(flagged, rules), Path(rejects))
-            rejected = io.read_output(session, rejects, "csv").count()
-            run.outputs["rejects"] = rejected
-        with step(f"Computing averages of the last {', '.join(map(str, months))} months"):
-            io.write_output(averages, out, fmt)
+        try:
+            raw = io.read_invoices(session, source)
+            rules = transforms.invoice_rules("drop" if rejects else "fail")
+            text = transforms.invoices_as_text(raw)
+            with step(f"Averaging the last {', '.join(map(str, months))} months per account"):
+                io.write_staging(transforms.account_windows(text, ref, months, rules), staging)
+            per_account = io.read_staging(session, staging)
+            report = _quality(per_account, rules)
+            run.inputs["invoices"] = report.rows
+            run.record_quality("invoices", report)
+            rejected = report.rows - report.good
+            if rejected and not rejects:
+                raise _first_bad_row(source, flag_failures(text, rules), report.failures)
+            if rejects:
+                with step("Writing rejected invoices"):
+                    io.write_csv_file(
+                        rejected_rows(flag_failures(text, rules), rules), Path(rejects)
+                    )
+                run.outputs["rejects"] = rejected
+            with step(f"Writing {fmt} {out}"):
+                io.write_output(transforms.averages(per_account, months).orderBy(*KEYS), out, fmt)
+        finally:
+            io.drop_staging(staging)
         written = io.read_output(session, out, fmt)
         accounts = written.count()
         preview = written.orderBy(*KEYS).limit(settings.invoices.preview_rows).collect()
@@ -114,6 +124,18 @@ def run(
         rejects=Path(rejects) if rejects else None,
         windows=months,
     )
+
+
+@dataclass
+class _Checked(QualityReport):
+    good: int = 0
+
+
+def _quality(per_account: DataFrame, rules: list[Expectation]) -> _Checked:
+    """The rule counts gathered by the averaging pass, as the run log records them."""
+    row = transforms.rule_counts(per_account, rules).collect()[0]
+    failures = {r.name: int(row[f"_rule_{i}"]) for i, r in enumerate(rules)}
+    return _Checked(rows=int(row["_rows"]), failures=failures, rules=rules, good=int(row["_good"]))
 
 
 def _first_bad_row(source: str, flagged: DataFrame, failures: dict[str, int]) -> InputError:

@@ -54,11 +54,6 @@ def invoice_rules(action: Action = "drop") -> list[Expectation]:
     ]
 
 
-def usable_rows(rows: DataFrame, rules: Sequence[Expectation]) -> DataFrame:
-    """Rows that break none of `rules`: one boolean filter, cheaper than flagging."""
-    return rows.filter(reduce(operator.and_, [~rule.broken() for rule in rules]))
-
-
 def invoices_as_text(invoices: DataFrame) -> DataFrame:
     """The four input columns as text, whatever the source typed them as.
 
@@ -82,37 +77,65 @@ def _as_text(column: Column, dtype: T.DataType) -> Column:
     return column.cast("string")
 
 
-def typed_invoices(valid: DataFrame) -> DataFrame:
-    """Rows that passed invoice_rules, typed: month a date, invoice decimal(24,6)."""
-    return valid.select(
-        F.trim("customer").alias("customer"),
-        F.trim("account").alias("account"),
-        F.to_date(F.trim("month"), "yyyy-MM-dd").alias("month"),
-        F.trim("invoice").cast(AMOUNT_TYPE).alias("invoice"),
-    )
+def account_windows(
+    text: DataFrame, reference: date, windows: Sequence[int], rules: Sequence[Expectation]
+) -> DataFrame:
+    """One pass over the rows: per (customer, account), each window's sum and months.
 
-
-def average_invoices(invoices: DataFrame, reference: date, windows: Sequence[int]) -> DataFrame:
-    """One row per (customer, account): avg_invoices_last_N_months for each N in windows.
-
-    `invoices` is typed (see typed_invoices); `reference` is the first day of R. One
-    aggregation does it all: each row's `age` (1 = the month before R) picks the windows
-    it falls in, and a bit per month of age records which months hold an invoice, so
-    the months of a window are counted without grouping by month first.
+    `text` is invoices_as_text's output; `reference` is the first day of R. Rows that
+    break a rule are left out of the sums and counted instead: `_rows`, `_good` and
+    `_rule_<i>` (rows breaking rules[i]), so that checking needs no second pass. Each
+    row's `age` (1 = the month before R) picks the windows it falls in, and a bit per
+    month of age records which months hold an invoice: the months of a window are
+    counted without grouping by month first (several invoices of a month add up).
     """
+    broken = [rule.broken() for rule in rules]
+    ok = ~reduce(operator.or_, broken) if broken else F.lit(True)
+    month = F.trim("month")
+    index = F.substring(month, 1, 4).cast("int") * 12 + F.substring(month, 6, 2).cast("int") - 1
     ref_index = reference.year * 12 + reference.month - 1
-    age = F.lit(ref_index) - (F.year("month") * 12 + F.month("month") - 1)
-    aggs = []
+    age = F.when(ok, F.lit(ref_index) - index)
+    amount = F.when(ok, F.trim("invoice").cast(AMOUNT_TYPE))
+    aggs = [
+        F.count(F.lit(1)).alias("_rows"),
+        F.sum(ok.cast("long")).alias("_good"),
+        *[F.sum(b.cast("long")).alias(f"_rule_{i}") for i, b in enumerate(broken)],
+    ]
     for n in windows:
         inside = (age >= 1) & (age <= n)
-        aggs.append(F.sum(F.when(inside, F.col("invoice"))).alias(f"_sum_{n}"))
+        aggs.append(F.sum(F.when(inside, amount)).alias(f"_sum_{n}"))
         aggs.append(_months_with_invoice(inside, age, n).alias(f"_months_{n}"))
-    per_account = invoices.groupBy(*KEYS).agg(*aggs)
-    averages = [
+    keys = [F.trim(k).alias(k) for k in KEYS]
+    return text.groupBy(*keys).agg(*aggs)
+
+
+def averages(per_account: DataFrame, windows: Sequence[int]) -> DataFrame:
+    """The result: accounts with at least one good row, one average per window.
+
+    An average is null unless all N months of its window hold an invoice.
+    """
+    columns = [
         F.when(F.col(f"_months_{n}") == n, _truncated_mean(f"_sum_{n}", n)).alias(average_column(n))
         for n in windows
     ]
-    return per_account.select(*KEYS, *averages)
+    return per_account.filter(F.col("_good") > 0).select(*KEYS, *columns)
+
+
+def rule_counts(per_account: DataFrame, rules: Sequence[Expectation]) -> DataFrame:
+    """One row: rows read and rows breaking each rule (`_rule_<i>`), for the run log."""
+    names = ["_rows", "_good", *[f"_rule_{i}" for i in range(len(rules))]]
+    return per_account.agg(*[F.coalesce(F.sum(c), F.lit(0)).alias(c) for c in names])
+
+
+def average_invoices(
+    text: DataFrame,
+    reference: date,
+    windows: Sequence[int],
+    rules: Sequence[Expectation] | None = None,
+) -> DataFrame:
+    """avg_invoices_last_N_months per (customer, account) for each N, bad rows left out."""
+    rules = invoice_rules() if rules is None else rules
+    return averages(account_windows(text, reference, windows, rules), windows)
 
 
 def _months_with_invoice(inside: Column, age: Column, months: int) -> Column:
