@@ -170,7 +170,7 @@ def _start(settings: Settings) -> ServiceStatus:
         os.chown(p["log"], owner.pw_uid, owner.pw_gid)
     state.update(port=chosen)
     local.write_state(settings, NAME, state)
-    timeout = str(int(settings.postgres.start_timeout))
+    timeout = str(max(1, round(settings.postgres.start_timeout)))
     start = [str(bindir / "pg_ctl"), "start", "-D", str(p["data"]), "-l", str(p["log"]), "-w"]
     done = pg_cluster.as_server_user(owner, [*start, "-t", timeout], check=False)
     if done.returncode != 0 or not local.port_answers(chosen):
