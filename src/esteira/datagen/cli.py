@@ -10,7 +10,9 @@ import typer
 app = typer.Typer(help="Synthetic data for demos, tests and benchmarks.", no_args_is_help=True)
 
 # Each generator module adds `@app.command("<system>")`; import them for that side effect.
-from esteira.datagen import portfolio  # noqa: E402, F401
-from esteira.datagen import invoices  # noqa: E402, F401
-from esteira.datagen import chatbot  # noqa: E402, F401
-from esteira.datagen import quarantine  # noqa: E402, F401
+from esteira.datagen import (  # noqa: E402
+    chatbot,  # noqa: F401
+    invoices,  # noqa: F401
+    portfolio,  # noqa: F401
+    quarantine,  # noqa: F401
+)
