@@ -64,15 +64,21 @@ def test_latest_send_per_client_and_channel_wins(spark):
         contact("1", "Marketing", date(2024, 5, 22), 7, assunto="antigo"),
         contact("1", "Marketing", date(2024, 5, 26), 7, assunto="novo"),
         contact("1", "CRM", date(2024, 5, 1), 30, assunto="crm"),
+        contact("2", "Marketing", date(2024, 5, 26), 7, assunto=None),  # a tie: not null wins
+        contact("2", "Marketing", date(2024, 5, 26), 7, assunto="b"),
+        contact("3", "Marketing", date(2024, 5, 26), 7, assunto=None),
     ]
     got = transforms.build_quarantine(spark.createDataFrame(rows, COMMON), D)
-    assert sorted((r.canal, r.assunto, r.qtd_dias) for r in got.collect()) == [
-        ("CRM", "crm", 27),
-        ("Marketing", "novo", 2),
+    assert sorted((r.id_cliente, r.canal, r.assunto, r.qtd_dias, r.email)
+                  for r in got.collect()) == [
+        ("1", "CRM", "crm", 27, "x@exemplo.com"),
+        ("1", "Marketing", "novo", 2, "x@exemplo.com"),
+        ("2", "Marketing", "b", 2, "x@exemplo.com"),
+        ("3", "Marketing", None, 2, "x@exemplo.com"),
     ]
     totals = {r.canal: (r.em_quarentena, r.duplicadas)
               for r in transforms.channel_totals(got).collect()}
-    assert totals == {"CRM": (1, 0), "Marketing": (1, 0)}
+    assert totals == {"CRM": (1, 0), "Marketing": (3, 0)}
 
 
 def test_duplicate_keys_are_counted(spark):
@@ -154,3 +160,20 @@ def test_suppression_policy_same_channel_plus_fraude_and_restritos_everywhere(sp
         "fra": ("C", "Fraude: Suspeita de fraude", None),
         "res": ("D", "Marketing: oferta; Restritos: Reclamação", date(2024, 8, 1)),
     }
+
+
+def test_load_date_defaults_to_today_in_sao_paulo(monkeypatch):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from esteira.quarantine import job
+    from esteira.settings import load_settings
+
+    # 01:30 UTC is still the previous day in São Paulo (UTC-3)
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2024, 5, 29, 1, 30, tzinfo=ZoneInfo("UTC")).astimezone(tz)
+
+    monkeypatch.setattr(job, "datetime", Clock)
+    assert job.today(load_settings()) == date(2024, 5, 28)

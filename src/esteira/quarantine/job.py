@@ -103,7 +103,10 @@ def run(
             run_rec.inputs = {r["canal"]: int(r["lidos"]) for r in stats}
             report.raise_on_fail("quarantine")
             passed = passed_rows(flagged, checks).drop("_email_ok", "_telefone_ok")
-            quarantine = transforms.build_quarantine(passed, day)
+            with step("Applying the quarantine rules"):
+                quarantine = io.checkpoint(
+                    session, transforms.build_quarantine(passed, day), stage / "_quarentena"
+                )
             with step("Checking the (id_cliente, canal) key"):
                 totals_rows = transforms.channel_totals(quarantine).collect()
             duplicated = sum(int(r["duplicadas"]) for r in totals_rows)
