@@ -23,7 +23,8 @@ from esteira.quarantine.schemas import OUTPUT_COLUMNS, PARTITION_COLUMNS, REJECT
 from esteira.quarantine.transforms import field_type
 
 _READER_OPTIONS = {"delimiter": "sep", "multiline": "multiLine"}
-_NOT_READER_OPTIONS = {"sheet"}
+_NOT_READER_OPTIONS = {"sheet", "encoding"}
+_UTF8 = {"utf-8", "utf8", "utf_8"}
 
 
 def source_label(key: str, source: SourceSettings) -> str:
@@ -49,10 +50,18 @@ def read_source(
     label = source_label(key, source)
     location = qs.resolve(source)
     kind = staging.scheme(location)
-    if kind in ("s3", "s3a") and source.format != "xlsx" and _native_s3(qs, engine):
+    encoding = _encoding(source)
+    if (
+        kind in ("s3", "s3a")
+        and source.format != "xlsx"
+        and not encoding
+        and _native_s3(qs, engine)
+    ):
         keys = s3.list_keys(location, label)
         _, prefix = s3.split_url(location)
         path = location if keys == [prefix.rstrip("/")] else location.rstrip("/") + "/"
+        if engine == "spark":  # hadoop-aws serves the s3a:// scheme
+            path = "s3a://" + path.split("://", 1)[1]
     else:
         path = str(
             staging.fetch(
@@ -64,6 +73,8 @@ def read_source(
             )
         )
     fmt = source.format
+    if encoding and fmt in ("csv", "json"):
+        path = str(to_utf8(Path(path), encoding, stage_dir / f"{key}.utf8", label))
     if fmt == "xlsx":
         path = str(
             excel.xlsx_to_parquet(
@@ -84,6 +95,45 @@ def read_source(
     df = read_table(session, path, fmt=fmt, options=options, name=label)  # type: ignore[arg-type]
     require_paths(df, source.required_columns(), label)
     return df
+
+
+def _encoding(source: SourceSettings) -> str | None:
+    """The source's text encoding when it is not UTF-8 (None for UTF-8 or unset)."""
+    value = next((v for k, v in source.options.items() if k.lower() == "encoding"), None)
+    return None if value is None or value.lower() in _UTF8 else value
+
+
+def to_utf8(path: Path, encoding: str, dest: Path, label: str) -> Path:
+    """Re-encodes a text file (or a folder's files) as UTF-8 into `dest`.
+
+    Sail ignores the CSV/JSON `encoding` option, so both engines read a UTF-8 copy
+    (e.g. exports in ISO-8859-1 / windows-1252).
+    """
+    import codecs
+
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise InputError(label, f"unknown encoding {encoding!r}") from None
+    files = (
+        [path]
+        if path.is_file()
+        else [
+            p for p in sorted(path.rglob("*")) if p.is_file() and not p.name.startswith((".", "_"))
+        ]
+    )
+    for file in files:
+        target = dest / (file.name if path.is_file() else file.relative_to(path))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with (
+                file.open(encoding=encoding, newline="") as src,
+                target.open("w", encoding="utf-8", newline="") as out,
+            ):
+                shutil.copyfileobj(src, out, 1 << 20)
+        except UnicodeDecodeError:
+            raise InputError(label, f"{file.name} is not valid {encoding} text") from None
+    return dest / path.name if path.is_file() else dest
 
 
 def require_paths(df: DataFrame, paths: list[str], label: str) -> None:
