@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 ESTEIRA := $(VENV)/bin/esteira
 JARS := .esteira/jars
 DEMO := .esteira/demo
+NOTIF_DEMO := ESTEIRA_NOTIFICATIONS__ROOT=$(DEMO)/notifications ESTEIRA_NOTIFICATIONS__TOPIC=demo-notificacoes-$(shell date +%s)
 
 .PHONY: setup venv jars services-deps demo test lint bench clean
 
@@ -54,6 +55,10 @@ demo: setup
 	$(ESTEIRA) invoices averages --input $(DEMO)/invoices/in --reference 2020-01 --windows 3,6 --out $(DEMO)/invoices/averages.csv
 	$(ESTEIRA) datagen chatbot --events 100000 --sessions 10000 --out $(DEMO)/chatbot/lake
 	$(ESTEIRA) chatbot answers --input $(DEMO)/chatbot/lake --hours 13,14 --date 2019-12-16 --out $(DEMO)/chatbot/out
+	@# notifications: 3 minutes of back-dated traffic on a fresh topic, streamed until idle
+	rm -rf $(DEMO)/notifications
+	$(NOTIF_DEMO) $(ESTEIRA) notifications produce --rate 1000 --duration 3m --customers 200 --start 2020-02-03T14:00 --expected $(DEMO)/notifications-expected.json
+	$(NOTIF_DEMO) $(ESTEIRA) --engine spark notifications stream --until-idle 15s
 
 # Two passes: pyspark holds either Connect sessions (sail) or one JVM session per process.
 test: setup

@@ -74,10 +74,10 @@ def produce_command(
             raise ConfigError(f"--start: {start!r} is not an ISO date-time") from None
     settings = cli_common.settings()
     spec = Spec(rate=rate, duration=parse_seconds(duration, "--duration"), customers=customers,
-                start=default_start(begin is None, begin), duplicates=duplicates, late=late,
+                start=default_start(begin), duplicates=duplicates, late=late,
                 bad=bad, too_late=too_late, seed=seed,
                 max_lateness_days=settings.notifications.max_lateness_days)
-    tally = produce(settings, spec, paced=begin is None)
+    tally = produce(settings, spec, send_rate=rate if begin is None else None)
     if expected is not None:
         expected.parent.mkdir(parents=True, exist_ok=True)
         expected.write_text(json.dumps(tally.as_dict(), ensure_ascii=False), encoding="utf-8")

@@ -108,7 +108,8 @@ def make_customers(n: int, rng: random.Random) -> list[Customer]:
     rng.shuffle(rest)
     out = [Customer(7494212, "Acme")]
     for i, cid in enumerate(rest[: n - 1]):
-        name = f"{_NAMES_A[i % len(_NAMES_A)]} {_NAMES_B[(i // len(_NAMES_A)) % len(_NAMES_B)]}"
+        a, q = i % len(_NAMES_A), i // len(_NAMES_A)
+        name = f"{_NAMES_A[a]} {_NAMES_B[(a + q) % len(_NAMES_B)]}"
         if i >= len(_NAMES_A) * len(_NAMES_B):
             name += f" {i // (len(_NAMES_A) * len(_NAMES_B)) + 1}"
         out.append(Customer(cid, name))

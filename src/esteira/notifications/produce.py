@@ -1,8 +1,9 @@
 """`esteira notifications produce`: the generator's records onto the Kafka topic.
 
-Paced (real time, event time = now) unless a `start` is given: then event times are
-back-dated from `start` at `rate` per second and sent as fast as the broker takes them,
-so minutes of traffic take seconds to produce.
+Event times advance at `spec.rate` per second from `spec.start`. `send_rate` paces the
+sending in wall-clock time: the CLI sends real-time traffic (event time = now) at the
+same rate, and back-dated traffic (`--start`) as fast as the broker takes it, so minutes
+of traffic take seconds to produce.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ log = logging.getLogger(__name__)
 _CHUNK_SECONDS = 0.1
 
 
-def produce(settings: Settings, spec: Spec, *, paced: bool,
-            produced_at: list[float] | None = None) -> Tally:
+def produce(settings: Settings, spec: Spec, *, send_rate: float | None) -> Tally:
     """Sends spec.total records; returns the tally (what was sent, what gold must hold)."""
     from esteira.services.kafka import bootstrap_servers
 
@@ -36,16 +36,13 @@ def produce(settings: Settings, spec: Spec, *, paced: bool,
             failures.append(str(err))
 
     gen = Generator(spec)
-    per_chunk = max(1, int(spec.rate * _CHUNK_SECONDS))
+    per_chunk = max(1, int((send_rate or 1) * _CHUNK_SECONDS))
     began = time.monotonic()
     for i, (key, value, _kind) in enumerate(gen.records()):
-        if paced and i % per_chunk == 0:
-            due = began + (i / spec.rate)
-            delay = due - time.monotonic()
+        if send_rate and i % per_chunk == 0:
+            delay = began + (i / send_rate) - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            if produced_at is not None:
-                produced_at.append(time.time())
         _send(producer, cfg.topic, key, value, on_delivery)
         if failures:
             break
@@ -71,7 +68,8 @@ def _send(producer, topic: str, key: bytes, value: bytes, on_delivery) -> None:
     producer.poll(0)
 
 
-def default_start(paced: bool, start: datetime | None) -> datetime:
+def default_start(start: datetime | None) -> datetime:
+    """The given start (UTC when naive), else now: real-time traffic."""
     if start is not None:
         return start if start.tzinfo else start.replace(tzinfo=UTC)
     return datetime.now(UTC)

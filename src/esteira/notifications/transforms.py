@@ -167,3 +167,12 @@ def usage_per_customer(gold: DataFrame) -> DataFrame:
              F.max("updated_at").alias("updated_at"))
         .orderBy(F.col("notifications").desc(), "customer_id", "channel")
     )
+
+
+def reason_stats(parsed: DataFrame) -> DataFrame:
+    """Rows per reason (NULL = valid) with the newest and oldest event time of each."""
+    return parsed.groupBy("reason").agg(
+        F.count(F.lit(1)).alias("n"),
+        F.max("event_datetime").alias("newest"),
+        F.min("event_datetime").alias("oldest"),
+    )

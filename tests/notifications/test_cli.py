@@ -1,0 +1,79 @@
+"""`esteira notifications ...` through the CLI: the generator on a real broker, and the
+stream refusing an engine that has no Kafka source."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from esteira import cli
+from esteira.connectors import kafka as kafka_io
+from esteira.notifications.generator import FIELDS
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def esteira(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    monkeypatch.setenv("ESTEIRA_HOME", str(REPO / ".esteira"))
+
+    def invoke(*args: str, **knobs: str) -> tuple[int, str]:
+        for key, value in knobs.items():
+            monkeypatch.setenv(f"ESTEIRA_NOTIFICATIONS__{key.upper()}", value)
+        capsys.readouterr()
+        code = cli.main(list(args))
+        out, err = capsys.readouterr()
+        return code, out + err
+
+    return invoke
+
+
+def test_stream_on_sail_stops_at_once_with_a_clear_message(esteira) -> None:
+    code, text = esteira("--engine", "sail", "notifications", "stream")
+    assert code == 2
+    assert "JVM engine only" in text and "--engine spark" in text
+    assert "Traceback" not in text
+
+
+def test_produce_refuses_bad_options(esteira) -> None:
+    code, text = esteira("notifications", "produce", "--duplicates", "1.5")
+    assert code == 2 and "--duplicates" in text
+    code, text = esteira("notifications", "produce", "--duration", "soon")
+    assert code == 2 and "--duration" in text
+    code, text = esteira("notifications", "produce", "--start", "ontem")
+    assert code == 2 and "--start" in text
+
+
+def test_produce_sends_what_it_reports_to_a_log_append_time_topic(
+    esteira, kafka_bootstrap: str, kafka_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    topic = kafka_topic(create=False)  # the command creates it
+    expected = tmp_path / "expected.json"
+    code, text = esteira(
+        "notifications", "produce", "--rate", "500", "--duration", "2s", "--customers", "5",
+        "--start", "2020-02-03T14:00", "--duplicates", "0.1", "--bad", "0.1",
+        "--expected", str(expected), topic=topic, partitions="3",
+    )
+    assert code == 0, text
+    assert "registros enviados" in text and "1.000" in text
+    assert kafka_io.describe_partitions(kafka_bootstrap, topic) == 3
+    assert kafka_io.topic_config(kafka_bootstrap, topic)["message.timestamp.type"] == \
+        "LogAppendTime"
+    tally = json.loads(expected.read_text())
+    records = kafka_io.consume(kafka_bootstrap, topic, 1000, timeout=60)
+    assert len(records) == tally["sent"] == 1000
+    assert all(r.log_append_time for r in records)
+    countable = set()
+    for r in records:
+        try:
+            msg = json.loads(r.value)
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(msg, dict) and set(msg) == set(FIELDS) \
+                and type(msg["customer_id"]) is int and isinstance(msg["event_datetime"], str):
+            countable.add(msg["message_id"])
+    assert len(countable) == tally["expected_total"]
+    assert tally["kinds"]["duplicate"] > 0
