@@ -113,12 +113,14 @@ def test_seen_ids_respect_the_horizon_and_ignore_the_batch_being_replayed(
          ("OTHER_APP", datetime(2020, 2, 3, 14, 0), "old-app", 7)],
         "message_id string, event_datetime timestamp, app_id string, batch_id long",
     ).withColumn("event_date", T.F.to_date("event_datetime"))
-    seen = T.seen_ids(silver, datetime(2020, 2, 3, 14, 0), timedelta(hours=24), "app", 3)
+    batch = spark.createDataFrame(
+        [("RECENT", 1), ("SAME_BATCH", 2), ("NEW", 3), ("OLD", 4), ("OTHER_APP", 5)],
+        "message_id string, n int",
+    )
+    seen = T.seen_ids(silver, batch, datetime(2020, 2, 3, 14, 0), timedelta(hours=24), "app", 3)
     assert sorted(r["message_id"] for r in seen.collect()) == ["OTHER_APP", "RECENT"]
-    batch = spark.createDataFrame([("RECENT", 1), ("SAME_BATCH", 2), ("NEW", 3)],
-                                  "message_id string, n int")
     assert sorted(r["message_id"] for r in T.drop_seen(batch, seen).collect()) == [
-        "NEW", "SAME_BATCH"]
+        "NEW", "OLD", "SAME_BATCH"]
 
 
 @pytest.mark.parametrize("late_minute", ["2020-02-03T11:30:10+00:00"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,25 +58,39 @@ class MicroBatch:
         self.max_lateness = timedelta(days=cfg.max_lateness_days)
         self.totals = StreamTotals()
         self._watermark: tuple[int, datetime | None] | None = None
+        self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="delta-append")
 
     def __call__(self, kafka: DataFrame, batch_id: int) -> None:
         session = kafka.sparkSession
-        t, app = self.tables, self.app_id
         now = datetime.now(UTC).replace(tzinfo=None)
-        bronze = T.bronze_rows(kafka, batch_id, app, now).persist()
+        bronze = T.bronze_rows(kafka, batch_id, self.app_id, now).persist()
+        pending: list[Future] = []
         try:
-            self._process(session, bronze, batch_id, now)
+            self._process(session, bronze, batch_id, now, pending)
         finally:
+            _settle(pending)
             bronze.unpersist()
-        log.debug("batch %d of %s done", batch_id, t.root)
 
     def _process(self, session: SparkSession, bronze: DataFrame, batch_id: int,
-                 now: datetime) -> None:
+                 now: datetime, pending: list[Future]) -> None:
+        """Appends run in threads (Delta commits mostly wait on I/O); the gold MERGE and
+        the progress row wait for them: the MERGE's transaction id is a session setting,
+        so no other write may run beside it."""
         t, app = self.tables, self.app_id
         clock = _Clock(batch_id)
-        io.append(bronze, t.bronze, "ingest_date", app, batch_id)
-        clock.lap("bronze")
-        parsed = T.parse_messages(bronze)
+        pending.append(self._pool.submit(io.append, bronze, t.bronze, "ingest_date", app,
+                                         batch_id))
+        parsed = T.parse_messages(bronze).persist()  # parsed once: stats, rejects, silver
+        try:
+            self._split(session, parsed, batch_id, now, pending, clock)
+        finally:
+            _settle(pending)
+            parsed.unpersist()
+
+    def _split(self, session: SparkSession, parsed: DataFrame, batch_id: int, now: datetime,
+               pending: list[Future], clock: _Clock) -> None:
+        """Rejects on one side, first deliveries on the other; then the progress row."""
+        t, app = self.tables, self.app_id
         by_reason = T.reason_stats(parsed).collect()
         valid_stats = next((r for r in by_reason if r["reason"] is None), None)
         records = sum(r["n"] for r in by_reason)
@@ -88,18 +103,12 @@ class MicroBatch:
         clock.lap("parse")
         marked = parsed
         if valid_stats and watermark and valid_stats["oldest"] < watermark - self.max_lateness:
-            marked = T.too_late(parsed, watermark, self.max_lateness).persist()
-            late = marked.filter(F.col("reason") == "too late").count()
-            reasons["too late"] = late
-        else:
-            marked = marked.persist()
-        try:
-            if reasons:
-                io.append(T.rejects(marked), t.rejects, "ingest_date", app, batch_id)
-                clock.lap("rejects")
-            n_new = self._write_new(session, marked, watermark, batch_id, now, clock)
-        finally:
-            marked.unpersist()
+            marked = T.too_late(parsed, watermark, self.max_lateness)
+            reasons["too late"] = marked.filter(F.col("reason") == "too late").count()
+        if reasons:
+            pending.append(self._pool.submit(io.append, T.rejects(marked), t.rejects,
+                                             "ingest_date", app, batch_id))
+        n_new = self._write_new(session, marked, watermark, batch_id, now, clock, pending)
         n_rejected = sum(reasons.values())
         n_dupes = records - n_rejected - n_new
         self._record_progress(session, batch_id, watermark, now,
@@ -111,13 +120,14 @@ class MicroBatch:
                  batch_id, records, n_new, n_dupes, n_rejected, clock)
 
     def _write_new(self, session: SparkSession, marked: DataFrame, watermark: datetime | None,
-                   batch_id: int, now: datetime, clock: _Clock) -> int:
+                   batch_id: int, now: datetime, clock: _Clock, pending: list[Future]) -> int:
         """Silver gets the first deliveries; gold adds them to their minutes. Returns how many."""
         t, app = self.tables, self.app_id
         silver = io.read_or_none(session, t.silver)
         new = T.dedupe_batch(T.valid_messages(marked))
         if silver is not None:
-            new = T.drop_seen(new, T.seen_ids(silver, watermark, self.horizon, app, batch_id))
+            seen = T.seen_ids(silver, new, watermark, self.horizon, app, batch_id)
+            new = T.drop_seen(new, seen)
         new = new.persist()
         increments = T.count_per_minute(new, now).persist()
         try:
@@ -125,12 +135,16 @@ class MicroBatch:
                 F.sum("notifications").alias("n")).collect()
             clock.lap("dedupe")
             if per_date:  # nothing new: no commit (an empty write needs no idempotency)
-                io.append(new, t.silver, "event_date", app, batch_id)
-                clock.lap("silver")
+                pending.append(self._pool.submit(io.append, new, t.silver, "event_date", app,
+                                                 batch_id))
+            _settle(pending)
+            clock.lap("appends")
+            if per_date:
                 io.merge_gold(session, increments, t.gold, app, batch_id,
                               [r["event_date"] for r in per_date])
                 clock.lap("gold")
         finally:
+            _settle(pending)
             increments.unpersist()
             new.unpersist()
         return sum(r["n"] for r in per_date)
@@ -269,6 +283,16 @@ def _watch(query, until_idle: float | None, progress_log: Path | None) -> None:
             log.info("no input for %.0f s: stopping the stream", until_idle)
             return
         time.sleep(0.5)
+
+
+def _settle(pending: list[Future]) -> None:
+    """Waits for every submitted write; re-raises the first failure."""
+    first: BaseException | None = None
+    while pending:
+        error = pending.pop(0).exception()
+        first = first or error
+    if first is not None:
+        raise first
 
 
 def _progress_json(progress: object) -> str:

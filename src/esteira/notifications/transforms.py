@@ -65,7 +65,10 @@ def parse_messages(bronze: DataFrame) -> DataFrame:
     parsed = bronze.select(
         "*", raw.alias("raw_value"), fields.alias("_fields"),
     ).withColumn("_ts", F.try_to_timestamp(_field(F.col("_fields"), "event_datetime")))
-    reason = _reject_reason(F.col("_fields"), F.col("_ts"))
+    # reason becomes a column first, so that its rules run once per record, not once per
+    # output column
+    parsed = parsed.withColumn("_reason", _reject_reason(F.col("_fields"), F.col("_ts")))
+    reason = F.col("_reason")
     valid = reason.isNull()
     return parsed.select(
         "raw_value", "topic", "partition", "offset", "kafka_timestamp", "ingested_at",
@@ -122,12 +125,16 @@ def dedupe_batch(messages: DataFrame) -> DataFrame:
 
 
 def seen_ids(
-    silver: DataFrame, watermark: datetime | None, horizon: timedelta, app_id: str, batch_id: int
+    silver: DataFrame, candidates: DataFrame, watermark: datetime | None, horizon: timedelta,
+    app_id: str, batch_id: int,
 ) -> DataFrame:
-    """message_ids silver holds within the dedupe horizon, from EARLIER micro-batches only.
+    """The candidates' message_ids that silver already holds within the dedupe horizon,
+    from EARLIER micro-batches only.
 
     Rows this very batch wrote before a crash are left out, so a replayed batch finds
-    exactly what its first attempt found: replays compute the same increments.
+    exactly what its first attempt found: replays compute the same increments. The
+    batch's ids are broadcast, so silver is scanned once (only message_id, event_date and
+    event_datetime are read) and never shuffled.
     """
     earlier = ~((F.col("app_id") == app_id) & (F.col("batch_id") >= batch_id))
     if watermark is not None:
@@ -135,12 +142,13 @@ def seen_ids(
         earlier = earlier & (F.col("event_date") >= F.lit(start.date())) & (
             F.col("event_datetime") >= F.lit(start).cast("timestamp")
         )
-    return silver.filter(earlier).select("message_id").distinct()
+    ids = F.broadcast(candidates.select("message_id"))
+    return silver.filter(earlier).select("message_id").join(ids, "message_id", "left_semi")
 
 
 def drop_seen(messages: DataFrame, seen: DataFrame) -> DataFrame:
     """Messages whose message_id is not already counted (re-deliveries go away)."""
-    return messages.join(seen, on="message_id", how="left_anti")
+    return messages.join(F.broadcast(seen.distinct()), on="message_id", how="left_anti")
 
 
 def count_per_minute(new_messages: DataFrame, updated_at: datetime) -> DataFrame:
