@@ -44,7 +44,7 @@ def engine_settings(engine: str, data: Path, partitions: int) -> Settings:
             "staging": out / "staging",
         }
     )
-    return settings.model_copy(update={"quarantine": quarantine, "home": out / "home"})
+    return settings.model_copy(update={"quarantine": quarantine})
 
 
 def bench_engine(engine: str, data: Path, args: argparse.Namespace) -> dict[str, float]:
