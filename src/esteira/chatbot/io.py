@@ -85,7 +85,12 @@ def read_events(session: SparkSession, files: Sequence[HourFile]) -> DataFrame:
     parts = []
     for f in files:
         if f.is_array:
-            text = session.read.text(str(f.path), wholetext=True)
+            # binaryFile, not text(wholetext=True): Sail splits a big file even then.
+            # Sail may also return a file twice; one row per path is kept.
+            whole = session.read.format("binaryFile").load(str(f.path))
+            text = whole.dropDuplicates(["path"]).select(
+                F.col("content").cast("string").alias("value")
+            )
             elements = F.from_json(F.col("value"), "array<string>")
             rows = text.select(
                 F.explode_outer(F.coalesce(elements, F.array(F.col("value")))).alias("record")

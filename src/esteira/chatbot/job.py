@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyspark.sql import DataFrame, Row, SparkSession
-from pyspark.sql import functions as F
 
 from esteira.chatbot import io, transforms
 from esteira.chatbot.schemas import REJECT_COLUMNS, SESSION_KEYS
@@ -95,24 +94,21 @@ def run(
         raw = io.read_events(session, files)
         rules = transforms.event_rules()
         flagged = flag_failures(transforms.parse_events(raw), rules)
+        cut = settings.chatbot.reject_record_chars
         with step(f"Reading events of {len(files)} hourly file(s)"):
-            report = measure(flagged, rules)
+            io.write_staging(transforms.events_to_stage(flagged, cut), staging / "events")
+        events = io.read_parquet(session, staging / "events")
+        report = measure(events, rules)
         run.inputs["events"] = report.rows
         run.record_quality("events", report)
         per_session = transforms.session_answers(
-            transforms.valid_answers(passed_rows(flagged, rules))
+            transforms.valid_answers(passed_rows(events, rules))
         )
         with step("Consolidating answers per session"):
             io.write_staging(per_session, staging / "answers")
         staged = io.read_parquet(session, staging / "answers")
         with step("Writing rejected events"):
-            cut = settings.chatbot.reject_record_chars
-            io.write_csv(
-                rejected_rows(flagged, rules)
-                .withColumn("record", F.substring("record", 1, cut))
-                .select(*REJECT_COLUMNS),
-                rejects_path,
-            )
+            io.write_csv(rejected_rows(events, rules).select(*REJECT_COLUMNS), rejects_path)
         with rejects_path.open(encoding="utf-8", newline="") as fh:
             rejected = sum(1 for _ in csv.reader(fh)) - 1
         run.outputs["rejects"] = rejected

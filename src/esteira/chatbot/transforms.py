@@ -27,7 +27,7 @@ from esteira.chatbot.schemas import (
     LONG_COLUMNS,
     SESSION_KEYS,
 )
-from esteira.quality import Expectation
+from esteira.quality import FAILED, Expectation
 
 _WITH_OFFSET = r"(Z|[+-][0-9]{2}:?[0-9]{2})$"
 # Delta refuses these in column names (without column mapping); dots and backticks
@@ -79,6 +79,23 @@ def event_rules() -> list[Expectation]:
     return rules
 
 
+def events_to_stage(flagged: DataFrame, record_chars: int) -> DataFrame:
+    """What later steps need of each flagged event; the raw text only of rejected ones.
+
+    Staging this once means the JSON is parsed once: checking, rejects and answers all
+    read the staged columns (Sail re-parses per reference when filtering a parse).
+    """
+    failed = F.size(FAILED) > 0
+    return flagged.select(
+        "source",
+        *SESSION_KEYS,
+        "event_ts",
+        "content",
+        FAILED,
+        F.when(failed, F.substring("record", 1, record_chars)).alias("record"),
+    )
+
+
 def valid_answers(events: DataFrame) -> DataFrame:
     """One row per non-blank answer: session keys, key, value, event_ts, pos in event."""
     return events.select(
@@ -88,23 +105,34 @@ def valid_answers(events: DataFrame) -> DataFrame:
     ).filter(~is_blank(F.col("value")) & ~is_blank(F.col("key")))
 
 
+def _order(ts: str, pos: str) -> Column:
+    """Time and place in the event as one sortable long (microseconds * 1000 + position).
+
+    Max/min over a struct is slow on Sail; over a long it is cheap on both engines.
+    """
+    return F.unix_micros(ts) * 1000 + F.least(F.col(pos), F.lit(999))
+
+
 def session_answers(answers: DataFrame) -> DataFrame:
     """Per session and key: the latest value and when it came, and when the key first came.
 
     The first time is kept for the flow's column order and for first_answer_dt.
     """
-    latest = F.max(F.struct("event_ts", "pos", "value"))
-    first = F.min(F.struct("event_ts", "pos"))
+    ordered = answers.withColumn("_order", _order("event_ts", "pos"))
     return (
-        answers.groupBy(*SESSION_KEYS, "key")
-        .agg(latest.alias("_latest"), first.alias("_first"))
+        ordered.groupBy(*SESSION_KEYS, "key")
+        .agg(
+            F.max_by("value", "_order").alias("value"),
+            F.max("_order").alias("_last"),
+            F.min("_order").alias("_first"),
+        )
         .select(
             *SESSION_KEYS,
             "key",
-            F.col("_latest.value").alias("value"),
-            F.col("_latest.event_ts").alias("answered_at"),
-            F.col("_first.event_ts").alias("first_at"),
-            F.col("_first.pos").alias("first_pos"),
+            "value",
+            F.timestamp_micros(F.floor(F.col("_last") / 1000)).alias("answered_at"),
+            F.timestamp_micros(F.floor(F.col("_first") / 1000)).alias("first_at"),
+            (F.col("_first") % 1000).cast("int").alias("first_pos"),
         )
     )
 
@@ -116,15 +144,15 @@ def long_answers(per_session: DataFrame) -> DataFrame:
 
 def key_order(per_session: DataFrame) -> DataFrame:
     """(flow, key, first_at, first_pos): when each key first appeared in its flow."""
-    first = F.min(F.struct("first_at", "first_pos"))
+    first = F.min(_order("first_at", "first_pos"))
     return (
         per_session.groupBy("flow", "key")
-        .agg(first.alias("_f"))
+        .agg(first.alias("_first"))
         .select(
             "flow",
             "key",
-            F.col("_f.first_at").alias("first_at"),
-            F.col("_f.first_pos").alias("first_pos"),
+            F.timestamp_micros(F.floor(F.col("_first") / 1000)).alias("first_at"),
+            (F.col("_first") % 1000).cast("int").alias("first_pos"),
         )
     )
 
