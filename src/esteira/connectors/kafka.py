@@ -70,6 +70,7 @@ def create_topic(
     future = client.create_topics([topic], request_timeout=timeout)[name]
     try:
         future.result(timeout=timeout)
+        describe_partitions(bootstrap, name, timeout)  # wait until metadata shows it
         log.info("Kafka topic %s created (%d partitions)", name, partitions)
     except KafkaException as exc:
         err = exc.args[0]
@@ -85,11 +86,20 @@ def create_topic(
 
 
 def describe_partitions(bootstrap: str, name: str, timeout: float = 10.0) -> int:
-    metadata = admin(bootstrap).list_topics(topic=name, timeout=timeout)
-    topic = metadata.topics.get(name)
-    if topic is None or topic.error is not None:
-        raise ServiceError(f"Kafka topic {name} does not exist at {bootstrap}")
-    return len(topic.partitions)
+    """Partition count of a topic, waiting while a new topic's metadata propagates."""
+    client = admin(bootstrap)
+    deadline = time.monotonic() + timeout
+    while True:
+        metadata = client.list_topics(topic=name, timeout=timeout)
+        topic = metadata.topics.get(name)
+        ready = topic is not None and topic.error is None and topic.partitions and all(
+            p.leader >= 0 for p in topic.partitions.values()
+        )
+        if ready:
+            return len(topic.partitions)
+        if time.monotonic() > deadline:
+            raise ServiceError(f"Kafka topic {name} does not exist at {bootstrap}")
+        time.sleep(0.1)
 
 
 def topic_config(bootstrap: str, name: str, timeout: float = 10.0) -> dict[str, str]:
