@@ -14,8 +14,10 @@ Pivoting needs the list of keys; the job collects it (key_order) and passes it i
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Sequence
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -29,6 +31,7 @@ from esteira.chatbot.schemas import (
 )
 from esteira.quality import FAILED, Expectation
 
+FIELDS = (*SESSION_KEYS, "timestamp", "content")
 _WITH_OFFSET = r"(Z|[+-][0-9]{2}:?[0-9]{2})$"
 # Delta refuses these in column names (without column mapping); dots and backticks
 # would need quoting in every later query.
@@ -43,16 +46,15 @@ def is_blank(column: Column) -> Column:
 def parse_events(raw: DataFrame) -> DataFrame:
     """(source, record) text rows -> the event's fields, `event_ts` and `_is_object`."""
     event = F.from_json(F.col("record"), EVENT_SCHEMA)
-    return raw.select(
+    some_field = reduce(operator.or_, [F.col(f"_event.{c}").isNotNull() for c in FIELDS])
+    return raw.select("source", "record", event.alias("_event")).select(
         "source",
         "record",
-        F.json_object_keys("record").isNotNull().alias("_is_object"),
-        event.alias("_event"),
-    ).select(
-        "source",
-        "record",
-        "_is_object",
-        *[F.col(f"_event.{c}").alias(c) for c in (*SESSION_KEYS, "timestamp", "content")],
+        # Checking JSON validity parses the text again: only worth it when no field came.
+        F.when(some_field, F.lit(True))
+        .otherwise(F.json_object_keys("record").isNotNull())
+        .alias("_is_object"),
+        *[F.col(f"_event.{c}").alias(c) for c in FIELDS],
         F.trim(F.col("_event.timestamp")).try_cast("timestamp").alias("event_ts"),
     )
 
