@@ -82,8 +82,10 @@ def run(
 ) -> AnswersResult:
     """Reads the hourly files, consolidates the answers and writes every table.
 
-    Everything is computed into a staging folder first; the tables are written after
-    the input was fully read, so a bad file stops the run before any table changes.
+    The events are parsed once into a staging folder (OUT/_staging, removed at the end);
+    every table is written after all input was read. Unusable events go to the rejects
+    file with the rule they broke, and the rest is processed; only a missing or empty
+    input stops the run, before any table changes.
     """
     root, out = Path(input), Path(out)
     rejects_path = Path(rejects) if rejects else out / "rejects.csv"
@@ -91,38 +93,42 @@ def run(
     log.info("%d hourly file(s): %s", len(files), ", ".join(f.source for f in files[:6]))
     staging = out / "_staging"
     with track_run(settings.runs_file, "chatbot.answers", settings.engine) as run:
-        raw = io.read_events(session, files)
-        rules = transforms.event_rules()
-        flagged = flag_failures(transforms.parse_events(raw), rules)
-        cut = settings.chatbot.reject_record_chars
-        with step(f"Reading events of {len(files)} hourly file(s)"):
-            io.write_staging(transforms.events_to_stage(flagged, cut), staging / "events")
-        events = io.read_parquet(session, staging / "events")
-        report = measure(events, rules)
-        run.inputs["events"] = report.rows
-        run.record_quality("events", report)
-        per_session = transforms.session_answers(
-            transforms.valid_answers(passed_rows(events, rules))
-        )
-        with step("Consolidating answers per session"):
-            io.write_staging(per_session, staging / "answers")
-        staged = io.read_parquet(session, staging / "answers")
-        with step("Writing rejected events"):
-            io.write_csv(rejected_rows(events, rules).select(*REJECT_COLUMNS), rejects_path)
-        with rejects_path.open(encoding="utf-8", newline="") as fh:
-            rejected = sum(1 for _ in csv.reader(fh)) - 1
-        run.outputs["rejects"] = rejected
-        with step("Writing the long answers table"):
-            io.write_table(transforms.long_answers(staged), out / "answers")
-        answers = io.read_delta(session, out / "answers").count()
-        run.outputs["answers"] = answers
-        keys = _keys_per_flow(transforms.key_order(staged).collect())
-        result = AnswersResult(len(files), report.rows, rejected, answers, rejects_path)
-        for flow, flow_keys in keys.items():
-            with step(f"Writing flow {flow} ({len(flow_keys)} answer keys)"):
-                result.flows.append(_write_flow(session, settings, staged, out, flow, flow_keys))
-            run.outputs[f"flow {flow}"] = result.flows[-1].sessions
-        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            raw = io.read_events(session, files)
+            rules = transforms.event_rules()
+            flagged = flag_failures(transforms.parse_events(raw), rules)
+            cut = settings.chatbot.reject_record_chars
+            with step(f"Reading events of {len(files)} hourly file(s)"):
+                io.write_staging(transforms.events_to_stage(flagged, cut), staging / "events")
+            events = io.read_parquet(session, staging / "events")
+            report = measure(events, rules)
+            run.inputs["events"] = report.rows
+            run.record_quality("events", report)
+            per_session = transforms.session_answers(
+                transforms.valid_answers(passed_rows(events, rules))
+            )
+            with step("Consolidating answers per session"):
+                io.write_staging(per_session, staging / "answers")
+            staged = io.read_parquet(session, staging / "answers")
+            with step("Writing rejected events"):
+                io.write_csv(rejected_rows(events, rules).select(*REJECT_COLUMNS), rejects_path)
+            with rejects_path.open(encoding="utf-8", newline="") as fh:
+                rejected = sum(1 for _ in csv.reader(fh)) - 1
+            run.outputs["rejects"] = rejected
+            with step("Writing the long answers table"):
+                io.write_table(transforms.long_answers(staged), out / "answers")
+            answers = io.read_delta(session, out / "answers").count()
+            run.outputs["answers"] = answers
+            keys = _keys_per_flow(transforms.key_order(staged).collect())
+            result = AnswersResult(len(files), report.rows, rejected, answers, rejects_path)
+            for flow, flow_keys in keys.items():
+                with step(f"Writing flow {flow} ({len(flow_keys)} answer keys)"):
+                    result.flows.append(
+                        _write_flow(session, settings, staged, out, flow, flow_keys)
+                    )
+                run.outputs[f"flow {flow}"] = result.flows[-1].sessions
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     log.info("%d events, %d rejected, %d flows", report.rows, rejected, len(result.flows))
     return result
 
