@@ -59,6 +59,14 @@ def test_seed_tables_come_out_exactly(run_cli, spark, tmp_path):
         ("2019-12-16/hour=14.json", "timestamp is not ISO 8601 with an offset"),
         ("2019-12-16/hour=14.json", "timestamp is not ISO 8601 with an offset"),
     ]
+    # Another day into the same folder: only its flow's tables remain, no rejects.
+    code, stdout, err = run_cli(
+        "chatbot", "answers", "--input", LAKE, "--date", "2019-12-17", "--out", out
+    )
+    assert code == 0, err
+    assert sorted(p.name for p in (out / "csv").iterdir()) == ["F3000.csv"]
+    assert sorted(p.name for p in (out / "flows").iterdir()) == ["F3000"]
+    assert (out / "rejects.csv").read_text() == "source,regra,record\n"
 
 
 def test_no_matching_hour_files_is_one_clear_line(run_cli, tmp_path):

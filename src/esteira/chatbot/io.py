@@ -107,6 +107,24 @@ def safe_name(flow: str) -> str:
     return _SAFE_NAME.sub("_", flow) or "_"
 
 
+def remove_other_flows(out: Path, kept: set[str]) -> list[str]:
+    """Drops flow tables a previous run left that this run did not write.
+
+    Every table under OUT describes one run; a flow missing from this run's input must
+    not keep an older table beside the new ones.
+    """
+    removed = []
+    for table in sorted((out / "flows").glob("*")):
+        if table.is_dir() and table.name not in kept:
+            shutil.rmtree(table)
+            removed.append(table.name)
+    for file in sorted((out / "csv").glob("*.csv")):
+        if file.stem not in kept:
+            file.unlink()
+            removed.append(file.stem)
+    return sorted(set(removed))
+
+
 def write_staging(df: DataFrame, path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
     df.write.mode("overwrite").parquet(str(path))

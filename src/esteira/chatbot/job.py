@@ -127,6 +127,9 @@ def run(
                         _write_flow(session, settings, staged, out, flow, flow_keys)
                     )
                 run.outputs[f"flow {flow}"] = result.flows[-1].sessions
+            stale = io.remove_other_flows(out, {io.safe_name(f) for f in keys})
+            if stale:
+                log.info("removed %d flow table(s) of an earlier run", len(stale))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     log.info("%d events, %d rejected, %d flows", report.rows, rejected, len(result.flows))
