@@ -49,7 +49,7 @@ demo: setup
 	$(ESTEIRA) portfolio assign --clients $(DEMO)/portfolio/clients --managers $(DEMO)/portfolio/managers --out $(DEMO)/portfolio/out
 	$(ESTEIRA) datagen quarantine --rows 200000 --date 2024-05-28 --out $(DEMO)/quarantine
 	$(ESTEIRA) quarantine build --date 2024-05-28 --sources $(DEMO)/quarantine
-	$(ESTEIRA) quarantine check --id 1000000042 --date 2024-05-28
+	$(ESTEIRA) quarantine check --id 1000025970 --date 2024-05-28
 	$(ESTEIRA) quarantine filter --audience $(DEMO)/quarantine/campanha.csv --channel Marketing --date 2024-05-28 --out $(DEMO)/quarantine/liberados.csv --suppressed $(DEMO)/quarantine/suprimidos.csv
 	$(ESTEIRA) datagen invoices --rows 200000 --accounts 20000 --out $(DEMO)/invoices/in
 	$(ESTEIRA) invoices averages --input $(DEMO)/invoices/in --reference 2020-01 --windows 3,6 --out $(DEMO)/invoices/averages.csv

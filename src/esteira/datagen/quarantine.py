@@ -57,7 +57,10 @@ class _Gen:
         self.seed = seed
 
     def rand(self, k: int) -> Column:
-        return F.rand(self.seed * 100 + k)
+        """Uniform in [0, 1) from a hash of the row id: F.rand(seed) on Sail restarts its
+        sequence in every batch, which would repeat the same few thousand clients."""
+        h = F.xxhash64(F.col("id"), F.lit(self.seed), F.lit(k))
+        return F.pmod(h, F.lit(1_000_003)).cast("double") / F.lit(1_000_003.0)
 
     def client(self, k: int) -> Column:
         ident = (F.lit(1_000_000_000) + (self.rand(k) * self.pool).cast("long")).cast("string")
@@ -87,8 +90,9 @@ class _Gen:
         ident = F.col("id_cliente")
         return (
             session.range(n)
-            .select(self.client(k).alias("id_cliente"))
+            .select("id", self.client(k).alias("id_cliente"))
             .select(
+                "id",
                 "id_cliente",
                 self.email(k + 2, ident).alias("email"),
                 self.phone(k + 3).alias("telefone"),
@@ -152,8 +156,10 @@ def generate(session: SparkSession, out: Path, rows: int, load_date: date, seed:
     )
     write_single_file(marketing, out / "marketing" / "marketing_data.csv", delimiter=";")
 
-    recomendacao = g.base(session, counts["recomendacao"], 20, 40).withColumn(
-        "assunto", g.subject(26, SUBJECTS["recomendacao"])
+    recomendacao = (
+        g.base(session, counts["recomendacao"], 20, 40)
+        .withColumn("assunto", g.subject(26, SUBJECTS["recomendacao"]))
+        .drop("id")
     )
     recomendacao.write.mode("overwrite").parquet(str(out / "recomendacao"))
 
@@ -168,8 +174,10 @@ def generate(session: SparkSession, out: Path, rows: int, load_date: date, seed:
     )
     restritos.write.mode("overwrite").json(str(out / "restritos"))
 
-    ofertas = g.base(session, counts["ofertas"], 40, 15).withColumn(
-        "assunto", g.subject(46, SUBJECTS["ofertas"])
+    ofertas = (
+        g.base(session, counts["ofertas"], 40, 15)
+        .withColumn("assunto", g.subject(46, SUBJECTS["ofertas"]))
+        .drop("id")
     )
     ofertas.write.format("delta").mode("overwrite").save(str(out / "ofertas"))
 
