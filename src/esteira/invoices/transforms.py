@@ -141,7 +141,8 @@ def average_invoices(
 def _months_with_invoice(inside: Column, age: Column, months: int) -> Column:
     """How many distinct months of the window hold an invoice (a bitmask up to 63)."""
     if months <= 63:
-        bit = F.shiftleft(F.lit(1).cast("long"), (age - 1).cast("int"))
+        # call_function: classic PySpark's shiftleft takes only a constant shift.
+        bit = F.call_function("shiftleft", F.lit(1).cast("long"), (age - 1).cast("int"))
         return F.bit_count(F.bit_or(F.when(inside, bit)))
     return F.count_distinct(F.when(inside, age))
 
