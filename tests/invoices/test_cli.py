@@ -6,6 +6,7 @@ table comes out exactly, including 41.416,66 (248500 / 6, cut, not rounded).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,41 @@ def test_bad_options_are_config_errors(run_cli, tmp_path):
     )
     assert code == 2
     assert "--windows" in err
+
+
+def test_typed_parquet_input_and_parquet_output(run_cli, spark, tmp_path):
+    source = spark.read.option("header", "true").csv(str(DATA / "invoices.csv"))
+    typed = source.selectExpr(
+        "customer",
+        "account",
+        "to_date(month) AS month",
+        "CAST(invoice AS decimal(12,2)) AS invoice",
+    )
+    typed.write.parquet(str(tmp_path / "invoices"))
+    out = tmp_path / "averages"
+    code, stdout, err = run_cli(
+        "invoices",
+        "averages",
+        "--input",
+        tmp_path / "invoices",
+        "--windows",
+        "6,3",
+        "--format",
+        "parquet",
+        "--out",
+        out,
+    )
+    assert code == 0, err
+    rows = {
+        r["account"]: (r["avg_invoices_last_6_months"], r["avg_invoices_last_3_months"])
+        for r in spark.read.parquet(str(out)).collect()
+    }
+    assert rows == {
+        "A1100": (Decimal("41416.66"), Decimal("56333.33")),
+        "A1200": (None, Decimal("50666.66")),
+        "A1300": (None, None),
+        "A2100": (None, Decimal("55400.00")),
+    }
+    assert (
+        "| customer | account | avg_invoices_last_6_months | avg_invoices_last_3_months |" in stdout
+    )
