@@ -44,4 +44,5 @@ def answers(
         f"{integer_br(result.answers)} answers -> {out}; "
         f"{integer_br(result.rejected)} rejected -> {result.rejects}",
         highlight=False,
+        soft_wrap=True,
     )

@@ -47,10 +47,16 @@ def averages(
     ]
     typer.echo(pipe_table(result.columns, rows))
     shown = f" (first {len(rows)} shown)" if len(rows) < result.accounts else ""
-    console.print(f"{integer_br(result.accounts)} accounts{shown} -> {result.out}", highlight=False)
+    console.print(
+        f"{integer_br(result.accounts)} accounts{shown} -> {result.out}",
+        highlight=False,
+        soft_wrap=True,
+    )
     if result.rejects is not None:
         console.print(
-            f"{integer_br(result.rejected)} rows rejected -> {result.rejects}", highlight=False
+            f"{integer_br(result.rejected)} rows rejected -> {result.rejects}",
+            highlight=False,
+            soft_wrap=True,
         )
 
 
