@@ -51,7 +51,10 @@ class Trial:
         self.progress = self.root.parent / f"{self.topic}.progress.jsonl"
         knobs = {"topic": self.topic, "partitions": str(PARTITIONS), "root": str(self.root),
                  "trigger_seconds": str(trigger), "starting_offsets": "earliest"}
-        self.env = {**os.environ, "ESTEIRA_HOME": str(REPO / ".esteira"),
+        inherited = {k: v for k, v in os.environ.items()  # no Spark Connect mode for the child
+                     if not k.startswith("SPARK_CONNECT")
+                     and k not in ("SPARK_REMOTE", "SPARK_LOCAL_REMOTE")}
+        self.env = {**inherited, "ESTEIRA_HOME": str(REPO / ".esteira"),
                     **{f"ESTEIRA_NOTIFICATIONS__{k.upper()}": v for k, v in knobs.items()}}
         self.settings = load_settings(home=REPO / ".esteira", notifications=knobs)
         self.bootstrap = kafka_service.bootstrap_servers(self.settings)

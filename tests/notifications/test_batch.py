@@ -14,7 +14,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from esteira.notifications import io
-from esteira.notifications.job import MicroBatch
+from esteira.notifications.batch import MicroBatch
 from esteira.settings import Settings, load_settings
 
 KAFKA = "key binary, value binary, topic string, partition int, offset long, " \

@@ -64,6 +64,13 @@ def _start(env: dict[str, str], log: Path, *extra: str) -> subprocess.Popen:
                             start_new_session=True)
 
 
+def _jvm_environ() -> dict[str, str]:
+    """This process may hold Spark Connect sessions (Sail); the child must start a JVM."""
+    connect = ("SPARK_REMOTE", "SPARK_LOCAL_REMOTE")
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("SPARK_CONNECT") and k not in connect}
+
+
 def _kill(proc: subprocess.Popen) -> None:
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
@@ -76,7 +83,7 @@ def test_sigkill_three_times_loses_nothing_and_counts_nothing_twice(
     root = tmp_path / "lake"
     knobs = {"topic": topic, "partitions": "3", "root": str(root), "trigger_seconds": "0.5",
              "max_offsets_per_trigger": "500"}
-    env = {**os.environ, "ESTEIRA_HOME": str(REPO / ".esteira"), "ESTEIRA_ENGINE": "spark",
+    env = {**_jvm_environ(), "ESTEIRA_HOME": str(REPO / ".esteira"), "ESTEIRA_ENGINE": "spark",
            **{f"ESTEIRA_NOTIFICATIONS__{k.upper()}": v for k, v in knobs.items()}}
     settings = load_settings(home=REPO / ".esteira", notifications=knobs)
     spec = Spec(rate=10, duration=240, customers=8, start=datetime(2020, 2, 3, 14, tzinfo=UTC),

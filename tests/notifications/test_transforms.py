@@ -24,8 +24,9 @@ def _msg(**changes) -> bytes:
     return json.dumps({k: v for k, v in body.items() if v is not ...}).encode()
 
 
-def _bronze(spark: SparkSession, values: list[bytes | None], batch_id: int = 0) -> DataFrame:
-    rows = [(b"7494212", v, "t", i % 2, i, NOW, 1) for i, v in enumerate(values)]
+def _bronze(spark: SparkSession, values: list[bytes | None], batch_id: int = 0,
+            received: datetime = NOW) -> DataFrame:
+    rows = [(b"7494212", v, "t", i % 2, i, received, 1) for i, v in enumerate(values)]
     return T.bronze_rows(spark.createDataFrame(rows, KAFKA), batch_id, "app", NOW)
 
 
@@ -51,6 +52,7 @@ def test_parse_types_valid_messages_and_names_each_defect(
         _msg(customer_id=7494212.5),
         _msg(event_datetime=1580738401001),
         _msg(event_datetime="ontem"),
+        _msg(event_datetime="2099-02-03T14:00:01.001+00:00"),
     ]
     parsed = T.parse_messages(_bronze(spark, values))
     got = [(r["offset"], r["reason"]) for r in parsed.orderBy("offset").collect()]
@@ -60,7 +62,7 @@ def test_parse_types_valid_messages_and_names_each_defect(
         (8, "missing field: payload"), (9, "missing field: message_id"),
         (10, "wrong type: customer_id"), (11, "wrong type: customer_id"),
         (12, "wrong type: customer_id"), (13, "wrong type: event_datetime"),
-        (14, "wrong type: event_datetime"),
+        (14, "wrong type: event_datetime"), (15, "in the future: event_datetime"),
     ]
     valid = T.valid_messages(parsed).select(
         "message_id", "customer_id", "customer_name", "channel", "event_datetime", "event_date"
@@ -75,7 +77,7 @@ def test_parse_types_valid_messages_and_names_each_defect(
     )
     assertDataFrameEqual(valid, expected)
     rejected = T.rejects(parsed)
-    assert rejected.count() == 13
+    assert rejected.count() == 14
     assert rejected.filter("offset = 3").first()["raw_value"].endswith("binario")
 
 
@@ -86,7 +88,7 @@ def test_too_late_is_measured_from_the_watermark(spark: SparkSession) -> None:
         _msg(message_id="VELHA", event_datetime="2020-02-03T13:59:59.999+00:00"),
         b"nao e json",
     ]
-    parsed = T.parse_messages(_bronze(spark, values))
+    parsed = T.parse_messages(_bronze(spark, values, received=datetime(2020, 3, 9, 15)))
     marked = T.too_late(parsed, datetime(2020, 3, 9, 14), timedelta(days=35))
     got = {r["offset"]: r["reason"] for r in marked.collect()}
     assert got == {0: None, 1: None, 2: "too late", 3: "not JSON"}

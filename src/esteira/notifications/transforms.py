@@ -17,6 +17,7 @@ FIELDS = ("customer_id", "message_id", "customer_name", "channel", "payload", "e
 GOLD_KEYS = ("customer_id", "customer_name", "channel", "minute")
 _ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
 _CUSTOMER_ID = r"^[0-9]{1,18}$"  # fits a BIGINT
+_STRUCT = ", ".join(f"{name} string" for name in FIELDS)  # numbers and objects come as text
 
 
 def bronze_rows(kafka: DataFrame, batch_id: int, app_id: str, ingested_at: datetime) -> DataFrame:
@@ -36,7 +37,7 @@ def _field(fields: Column, name: str) -> Column:
     return fields.getItem(name)
 
 
-def _reject_reason(fields: Column, event_ts: Column) -> Column:
+def _reject_reason(fields: Column, event_ts: Column, max_ahead: timedelta) -> Column:
     """The first rule a record breaks, in a fixed order; NULL for a valid message."""
     reason = F.when(fields.isNull(), F.lit("not JSON"))
     for name in FIELDS:
@@ -48,26 +49,39 @@ def _reject_reason(fields: Column, event_ts: Column) -> Column:
     ).when(
         ~_field(fields, "event_datetime").rlike(_ISO_DATETIME) | event_ts.isNull(),
         F.lit("wrong type: event_datetime"),
+    ).when(
+        # a clock years ahead would drag the watermark along and make everything "too late"
+        event_ts > F.col("kafka_timestamp") + F.expr(f"INTERVAL {int(max_ahead.total_seconds())}"
+                                                      " SECONDS"),
+        F.lit("in the future: event_datetime"),
     )
     return reason
 
 
-def parse_messages(bronze: DataFrame) -> DataFrame:
+def parse_messages(bronze: DataFrame, max_ahead: timedelta = timedelta(days=1)) -> DataFrame:
     """Bronze rows -> typed message columns plus `reason` (NULL = valid) and `raw_value`.
 
     Bytes that are not UTF-8 are kept readable (replacement characters) in raw_value;
-    bronze keeps the exact bytes. JSON is read as a map of strings so that a missing
-    field, a field of the wrong type and text that is not a JSON object are told apart;
-    event_datetime becomes a UTC timestamp (session time zone UTC; offsets honoured).
+    bronze keeps the exact bytes. Every field is read as text, so that a missing field, a
+    field of the wrong type and text that is not a JSON object are told apart;
+    event_datetime becomes a UTC timestamp (session time zone UTC; offsets honoured). An
+    event time more than `max_ahead` after the broker's LogAppendTime is rejected.
     """
     raw = F.make_valid_utf8(F.col("value").cast("string"))  # bytes that are not UTF-8 -> U+FFFD
-    fields = F.from_json(raw, "map<string,string>")
     parsed = bronze.select(
-        "*", raw.alias("raw_value"), fields.alias("_fields"),
+        "*", raw.alias("raw_value"), F.from_json(raw, _STRUCT).alias("_fields"),
     ).withColumn("_ts", F.try_to_timestamp(_field(F.col("_fields"), "event_datetime")))
-    # reason becomes a column first, so that its rules run once per record, not once per
-    # output column
-    parsed = parsed.withColumn("_reason", _reject_reason(F.col("_fields"), F.col("_ts")))
+    # The struct is the fast path (fields by position); it cannot tell text that is not a
+    # JSON object from an object without fields, so only records that break a rule are
+    # parsed again as a map. reason becomes a column first, so that its rules run once
+    # per record, not once per output column.
+    fast = _reject_reason(F.col("_fields"), F.col("_ts"), max_ahead)
+    parsed = parsed.withColumn(
+        "_reason",
+        F.when(fast.isNull(), F.lit(None).cast("string"))
+        .when(F.from_json(F.col("raw_value"), "map<string,string>").isNull(), F.lit("not JSON"))
+        .otherwise(fast),
+    )
     reason = F.col("_reason")
     valid = reason.isNull()
     return parsed.select(
