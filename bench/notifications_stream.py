@@ -154,9 +154,11 @@ def throughput_step(work: Path, rate: float, seconds: float, trigger: float) -> 
     sent = done[0].sent if done else 0
     achieved = sent / sent_in if sent_in else 0
     late_half = [lag for t, lag in samples if t >= seconds / 2]
-    early_half = [lag for t, lag in samples if 0 < t < seconds / 2][1:] or late_half
-    growing = not late_half or max(late_half) > 1.5 * max(early_half) + rate * trigger
-    kept_up = achieved >= 0.9 * rate and not growing and drain <= 0.25 * seconds + 30
+    early_half = [lag for t, lag in samples if 0 < t < seconds / 2][1:]  # first: warm-up
+    # too few finished batches to tell is not keeping up
+    growing = (len(late_half) < 2 or not early_half
+               or max(late_half) > 1.5 * max(early_half) + rate * trigger)
+    kept_up = achieved >= 0.9 * rate and not growing and drain <= 0.15 * seconds + 10
     return {"rate": rate, "achieved": achieved, "batches": len(samples),
             "lag_first": early_half[0] if early_half else None,
             "lag_end": late_half[-1] if late_half else None, "drain": drain,

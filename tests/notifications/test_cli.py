@@ -77,3 +77,30 @@ def test_produce_sends_what_it_reports_to_a_log_append_time_topic(
             countable.add(msg["message_id"])
     assert len(countable) == tally["expected_total"]
     assert tally["kinds"]["duplicate"] > 0
+
+
+def test_usage_prints_the_panel_per_customer_from_gold(
+    spark, run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import datetime
+
+    gold = spark.createDataFrame(
+        [(7494212, "Acme", "Whatsapp", datetime(2020, 2, 3, 14, 0), 3000,
+          datetime(2020, 2, 3, 14, 1, 5)),
+         (7494212, "Acme", "Whatsapp", datetime(2020, 2, 3, 14, 1), 2000,
+          datetime(2020, 2, 3, 15, 0)),
+         (1109031, "Lojas Paulista", "SMS", datetime(2020, 2, 3, 14, 0), 7,
+          datetime(2020, 2, 3, 14, 0, 30))],
+        "customer_id long, customer_name string, channel string, minute timestamp, "
+        "notifications long, updated_at timestamp",
+    )
+    gold.write.format("delta").save(str(tmp_path / "gold"))
+    monkeypatch.setenv("ESTEIRA_NOTIFICATIONS__ROOT", str(tmp_path))
+    code, out, err = run_cli("notifications", "usage")
+    text = out + err
+    assert code == 0, text
+    assert "Acme" in text and "5.000" in text and "03/02/2020 15:00:00" in text
+    assert text.index("Acme") < text.index("Lojas Paulista")
+    monkeypatch.setenv("ESTEIRA_NOTIFICATIONS__ROOT", str(tmp_path / "nada"))
+    code, out, err = run_cli("notifications", "usage")
+    assert code == 2 and "no gold table yet" in out + err

@@ -120,24 +120,30 @@ def stream_command(
         f"{integer_br(totals.duplicates)} reentregas, {integer_br(totals.rejected)} rejeitadas"
     )
     if until_idle:
-        _print_usage(settings, cli_common.session())
+        _print_usage(settings, cli_common.session(), top=20)
 
 
 @app.command("usage")
-def usage_command() -> None:
+def usage_command(
+    top: Annotated[int, typer.Option(help="rows to print, largest first (0: all)")] = 0,
+) -> None:
     """Per customer and channel: notifications counted in gold and the last update."""
     settings = cli_common.settings()
-    _print_usage(settings, cli_common.session())
+    _print_usage(settings, cli_common.session(), top)
 
 
-def _print_usage(settings, session) -> None:
+def _print_usage(settings, session, top: int) -> None:
     from esteira.notifications.job import usage
 
     rows = usage(settings, session)
+    hidden = len(rows) - top if top and len(rows) > top else 0
+    rows = rows[:top] if top else rows
     table = Table(title="Painel de Notificações")
     for col in ("Cliente", "Canal", "Notificações", "Última atualização (UTC)"):
         table.add_column(col)
     for r in rows:
         table.add_row(r["customer_name"], r["channel"], integer_br(r["notifications"]),
                       datetime_br(r["updated_at"]))
+    if hidden:
+        table.add_row(f"... +{integer_br(hidden)} linhas", "", "", "")
     console.print(table)
