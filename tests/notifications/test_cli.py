@@ -45,6 +45,8 @@ def test_produce_refuses_bad_options(esteira) -> None:
     assert code == 2 and "--duration" in text
     code, text = esteira("notifications", "produce", "--start", "ontem")
     assert code == 2 and "--start" in text
+    code, text = esteira("notifications", "produce", "--rate", "muito")
+    assert code == 2 and "--rate" in text
 
 
 def test_produce_sends_what_it_reports_to_a_log_append_time_topic(
@@ -53,7 +55,7 @@ def test_produce_sends_what_it_reports_to_a_log_append_time_topic(
     topic = kafka_topic(create=False)  # the command creates it
     expected = tmp_path / "expected.json"
     code, text = esteira(
-        "notifications", "produce", "--rate", "500", "--duration", "2s", "--customers", "5",
+        "notifications", "produce", "--rate", "500/s", "--duration", "2s", "--customers", "5",
         "--start", "2020-02-03T14:00", "--duplicates", "0.1", "--bad", "0.1",
         "--expected", str(expected), topic=topic, partitions="3",
     )

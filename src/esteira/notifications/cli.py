@@ -40,7 +40,7 @@ def parse_seconds(text: str, option: str) -> float:
 
 @app.command("produce")
 def produce_command(
-    rate: Annotated[float, typer.Option(help="messages per second")] = 1000,
+    rate: Annotated[str, typer.Option(help="messages per second: 1000 or 1000/s")] = "1000",
     duration: Annotated[str, typer.Option(help="how long: 60s, 5m")] = "60s",
     customers: Annotated[int, typer.Option(help="distinct customers (sizes are skewed)")] = 50,
     start: Annotated[
@@ -60,7 +60,11 @@ def produce_command(
     from esteira.notifications.generator import Spec
     from esteira.notifications.produce import default_start, produce
 
-    if rate <= 0 or customers < 1:
+    try:
+        per_second = float(rate.strip().removesuffix("/s"))
+    except ValueError:
+        raise ConfigError(f"--rate: {rate!r} is not a rate (e.g. 1000 or 1000/s)") from None
+    if per_second <= 0 or customers < 1:
         raise ConfigError("--rate must be > 0 and --customers >= 1")
     for name, share in (("duplicates", duplicates), ("late", late), ("bad", bad),
                         ("too-late", too_late)):
@@ -73,11 +77,11 @@ def produce_command(
         except ValueError:
             raise ConfigError(f"--start: {start!r} is not an ISO date-time") from None
     settings = cli_common.settings()
-    spec = Spec(rate=rate, duration=parse_seconds(duration, "--duration"), customers=customers,
-                start=default_start(begin), duplicates=duplicates, late=late,
+    spec = Spec(rate=per_second, duration=parse_seconds(duration, "--duration"),
+                customers=customers, start=default_start(begin), duplicates=duplicates, late=late,
                 bad=bad, too_late=too_late, seed=seed,
                 max_lateness_days=settings.notifications.max_lateness_days)
-    tally = produce(settings, spec, send_rate=rate if begin is None else None)
+    tally = produce(settings, spec, send_rate=per_second if begin is None else None)
     if expected is not None:
         expected.parent.mkdir(parents=True, exist_ok=True)
         expected.write_text(json.dumps(tally.as_dict(), ensure_ascii=False), encoding="utf-8")
