@@ -34,7 +34,6 @@ class NotificationsSettings(BaseModel):
     max_lateness_days: float = Field(
         35, gt=0, description="older than the newest event time minus this goes to rejects"
     )
-    idle_seconds: float = Field(30, gt=0, description="default of `stream --until-idle`")
 
     def folder(self, home: Path) -> Path:
         return self.root if self.root is not None else home / "notifications"
