@@ -155,8 +155,11 @@ def remove_stage_dir(path: Path) -> None:
 
 
 def checkpoint(session: SparkSession, df: DataFrame, path: Path) -> DataFrame:
-    """Writes `df` as Parquet and reads it back, so the sources are read exactly once."""
-    df.write.mode("overwrite").parquet(str(path))
+    """Writes `df` as Parquet and reads it back, so the sources are read exactly once.
+
+    Snappy: a transient file, written once and read a few times (zstd was ~1.5x slower).
+    """
+    df.write.mode("overwrite").option("compression", "snappy").parquet(str(path))
     return session.read.parquet(str(path))
 
 

@@ -90,7 +90,9 @@ def run(
         stage = io.new_stage_dir(qs, day)
         try:
             contacts = read_sources(session, qs, settings.engine, day, stage)
-            flagged = flag_failures(transforms.with_checks(contacts), checks)
+            flagged = flag_failures(transforms.with_checks(contacts), checks).drop(
+                "_email_ok", "_telefone_ok"
+            )
             with step("Applying the quality rules"):
                 flagged = io.checkpoint(session, flagged, stage / "_contatos")
                 stats = transforms.channel_stats(flagged, checks).collect()
@@ -102,7 +104,7 @@ def run(
             run_rec.record_quality("quarantine", report)
             run_rec.inputs = {r["canal"]: int(r["lidos"]) for r in stats}
             report.raise_on_fail("quarantine")
-            passed = passed_rows(flagged, checks).drop("_email_ok", "_telefone_ok")
+            passed = passed_rows(flagged, checks)
             with step("Applying the quarantine rules"):
                 quarantine = io.checkpoint(
                     session, transforms.build_quarantine(passed, day), stage / "_quarentena"
