@@ -153,16 +153,16 @@ def throughput_step(work: Path, rate: float, seconds: float, trigger: float) -> 
         trial.stop()
     sent = done[0].sent if done else 0
     achieved = sent / sent_in if sent_in else 0
-    late_half = [lag for t, lag in samples if t >= seconds / 2]
-    early_half = [lag for t, lag in samples if 0 < t < seconds / 2][1:]  # first: warm-up
-    # too few finished batches to tell is not keeping up
-    growing = (len(late_half) < 2 or not early_half
-               or max(late_half) > 1.5 * max(early_half) + rate * trigger)
+    lags = [lag for _, lag in samples[1:]]  # the first batch also warms the JVM up
+    # the lag after each batch is what arrived while it ran: level when keeping up,
+    # climbing when each batch is bigger than the last; fewer than two: cannot tell
+    growing = len(lags) < 2 or lags[-1] > 1.5 * min(lags) + rate * trigger
     kept_up = achieved >= 0.9 * rate and not growing and drain <= 0.15 * seconds + 10
-    return {"rate": rate, "achieved": achieved, "batches": len(samples),
-            "lag_first": early_half[0] if early_half else None,
-            "lag_end": late_half[-1] if late_half else None, "drain": drain,
-            "kept_up": kept_up}
+    verdict = ("keeps up" if kept_up else
+               "cannot tell (under two batches after the first)" if len(lags) < 2
+               else "falls behind")
+    return {"rate": rate, "achieved": achieved, "lags": [lag for _, lag in samples],
+            "drain": drain, "kept_up": kept_up, "verdict": verdict}
 
 
 def freshness(work: Path, rate: float, seconds: float, trigger: float) -> dict:
@@ -222,10 +222,10 @@ def main() -> None:
                   f"trigger {args.trigger:g} s, {PARTITIONS} partitions")
             for rate in (float(r) for r in args.rates.split(",")):
                 step = throughput_step(work, rate, seconds, args.trigger)
-                print(f"  {rate:>8,.0f} msg/s: sent {step['achieved']:>8,.0f}/s, "
-                      f"{step['batches']} batches, lag after a batch {step['lag_first']} -> "
-                      f"{step['lag_end']}, drained in {step['drain']:.0f} s -> "
-                      f"{'keeps up' if step['kept_up'] else 'falls behind'}", flush=True)
+                lags = ", ".join(f"{lag:,}" for lag in step["lags"])
+                print(f"  {rate:>8,.0f} msg/s: sent {step['achieved']:>8,.0f}/s, lag after "
+                      f"each batch [{lags}], drained in {step['drain']:.0f} s -> "
+                      f"{step['verdict']}", flush=True)
                 if not step["kept_up"]:
                     break
                 best = rate
