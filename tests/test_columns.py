@@ -33,7 +33,12 @@ def test_emails(spark):
 def test_phones(spark):
     values = ["(11) 98888-7777", "+55 11 98888-7777", "011 3333-4444", "999999999", "12", None]
     assert _values(spark, values, normalize_phone_br) == [
-        "11988887777", "11988887777", "1133334444", "999999999", "12", None,
+        "11988887777",
+        "11988887777",
+        "1133334444",
+        "999999999",
+        "12",
+        None,
     ]
     assert _values(spark, values, is_valid_phone_br) == [True, True, True, False, False, False]
 

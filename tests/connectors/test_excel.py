@@ -33,10 +33,20 @@ def test_cells_become_text_ids_without_decimals_dates_iso(workbook, tmp_path):
     out = excel.xlsx_to_parquet(workbook, tmp_path / "o.parquet", sheet="Contatos")
     rows = pq.read_table(out).to_pylist()
     assert rows == [
-        {"id_cliente": "1234567890", "valor": "10.5", "data_envio": "2024-05-08",
-         "quando": "2024-05-08 10:30:00", "assunto": "Campanha"},
-        {"id_cliente": None, "valor": None, "data_envio": None, "quando": None,
-         "assunto": "só assunto"},
+        {
+            "id_cliente": "1234567890",
+            "valor": "10.5",
+            "data_envio": "2024-05-08",
+            "quando": "2024-05-08 10:30:00",
+            "assunto": "Campanha",
+        },
+        {
+            "id_cliente": None,
+            "valor": None,
+            "data_envio": None,
+            "quando": None,
+            "assunto": "só assunto",
+        },
     ]
     assert date.fromisoformat(rows[0]["data_envio"]) == date(2024, 5, 8)
 

@@ -26,13 +26,24 @@ def bucket(monkeypatch):
         client = boto3.client("s3")
         client.create_bucket(Bucket=name)
         buf = io.BytesIO()
-        pq.write_table(pa.table({"id_cliente": ["1", "2"], "email": ["a@b.com", None],
-                                 "telefone": ["11988887777", None],
-                                 "assunto": ["Novo Produto", "Seguro"],
-                                 "data_envio": ["2024-05-18", "2024-05-20"]}), buf)
+        pq.write_table(
+            pa.table(
+                {
+                    "id_cliente": ["1", "2"],
+                    "email": ["a@b.com", None],
+                    "telefone": ["11988887777", None],
+                    "assunto": ["Novo Produto", "Seguro"],
+                    "data_envio": ["2024-05-18", "2024-05-20"],
+                }
+            ),
+            buf,
+        )
         client.put_object(Bucket=name, Key="recomendacao/part-0.parquet", Body=buf.getvalue())
-        client.put_object(Bucket=name, Key="restritos/r.json",
-                          Body=b'{"id_cliente":"9","contatos":{"email":"x@y.com"}}\n')
+        client.put_object(
+            Bucket=name,
+            Key="restritos/r.json",
+            Body=b'{"id_cliente":"9","contatos":{"email":"x@y.com"}}\n',
+        )
         yield name
 
 

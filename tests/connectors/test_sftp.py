@@ -24,8 +24,12 @@ def server(tmp_path: Path):
 
 
 def _settings(server, **changes) -> sftp.SftpSettings:
-    base = {"username": server.user, "password": SecretStr(server.password),
-            "known_hosts": server.known_hosts, "timeout_s": 10}
+    base = {
+        "username": server.user,
+        "password": SecretStr(server.password),
+        "known_hosts": server.known_hosts,
+        "timeout_s": 10,
+    }
     return sftp.SftpSettings(**{**base, **changes})
 
 
@@ -34,8 +38,9 @@ def _url(server, path: str) -> str:
 
 
 def test_downloads_a_file_and_a_folder(server, tmp_path):
-    got = sftp.download(_url(server, "/exports/marketing_data.csv"), tmp_path / "a",
-                        _settings(server))
+    got = sftp.download(
+        _url(server, "/exports/marketing_data.csv"), tmp_path / "a", _settings(server)
+    )
     assert got == tmp_path / "a" / "marketing_data.csv"
     assert got.read_text() == "id_cliente;subject\n1;Oi\n"
     folder = sftp.download(_url(server, "/exports"), tmp_path / "b", _settings(server))
@@ -44,14 +49,19 @@ def test_downloads_a_file_and_a_folder(server, tmp_path):
 
 def test_missing_remote_file_names_the_source(server, tmp_path):
     with pytest.raises(InputError, match="fonte mkt: /exports/nada.csv does not exist"):
-        sftp.download(_url(server, "/exports/nada.csv"), tmp_path, _settings(server),
-                      name="fonte mkt")
+        sftp.download(
+            _url(server, "/exports/nada.csv"), tmp_path, _settings(server), name="fonte mkt"
+        )
 
 
 def test_wrong_password_is_refused_without_echoing_it(server, tmp_path):
     with pytest.raises(ServiceError) as err:
-        sftp.download(_url(server, "/exports"), tmp_path,
-                      _settings(server, password=SecretStr("errada-123")), name="mkt")
+        sftp.download(
+            _url(server, "/exports"),
+            tmp_path,
+            _settings(server, password=SecretStr("errada-123")),
+            name="mkt",
+        )
     assert "login refused" in str(err.value) and "errada-123" not in str(err.value)
 
 
@@ -59,8 +69,12 @@ def test_unknown_host_key_is_refused(server, tmp_path):
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
     with pytest.raises(ServiceError, match="handshake failed|not reachable|refused"):
-        sftp.download(_url(server, "/exports"), tmp_path / "x",
-                      _settings(server, known_hosts=empty), name="mkt")
+        sftp.download(
+            _url(server, "/exports"),
+            tmp_path / "x",
+            _settings(server, known_hosts=empty),
+            name="mkt",
+        )
 
 
 def test_password_in_the_location_is_refused(tmp_path):

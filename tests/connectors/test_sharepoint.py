@@ -35,7 +35,8 @@ def _settings(token: str) -> sharepoint.SharePointSettings:
 
 def test_split_location():
     assert sharepoint.split_location("sharepoint://empresa.sharepoint.com" + FILE) == (
-        "https://empresa.sharepoint.com/sites/crm", FILE
+        "https://empresa.sharepoint.com/sites/crm",
+        FILE,
     )
     with pytest.raises(InputError, match="not a sharepoint://"):
         sharepoint.split_location("sharepoint://empresa.sharepoint.com/arquivo.xlsx")
@@ -50,8 +51,12 @@ def test_downloads_the_file_through_the_rest_api(server, tmp_path):
 
 def test_missing_file_names_the_source(server, tmp_path):
     with pytest.raises(InputError, match="fonte crm: .*nada.xlsx does not exist on SharePoint"):
-        sharepoint.download(_url(server, "/sites/crm/Shared Documents/nada.xlsx"), tmp_path,
-                            _settings(server.token), name="fonte crm")
+        sharepoint.download(
+            _url(server, "/sites/crm/Shared Documents/nada.xlsx"),
+            tmp_path,
+            _settings(server.token),
+            name="fonte crm",
+        )
     assert not (tmp_path / "nada.xlsx").exists()
 
 
@@ -63,5 +68,4 @@ def test_bad_token_is_refused_without_echoing_it(server, tmp_path):
 
 def test_credentials_are_required():
     with pytest.raises(ConfigError, match="SHAREPOINT__TOKEN"):
-        sharepoint.download("sharepoint://h" + FILE, Path("/tmp"),
-                            sharepoint.SharePointSettings())
+        sharepoint.download("sharepoint://h" + FILE, Path("/tmp"), sharepoint.SharePointSettings())

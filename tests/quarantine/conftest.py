@@ -21,30 +21,61 @@ LOAD = date(2024, 5, 28)
 # The seed's final table (load date 2024-05-28), one client per channel.
 SEED = {
     "crm": [
-        {"id_cliente": 1234567890, "email": "cliente@exemplo.com", "telefone": "999999999",
-         "assunto": "Campanha", "data_envio": date(2024, 5, 8), "data_base": LOAD},
+        {
+            "id_cliente": 1234567890,
+            "email": "cliente@exemplo.com",
+            "telefone": "999999999",
+            "assunto": "Campanha",
+            "data_envio": date(2024, 5, 8),
+            "data_base": LOAD,
+        },
     ],
     "marketing": [
-        {"id_cliente": "2345678901", "email": "marketing@exemplo.com", "telefone": "988888888",
-         "subject": "Email boas vindas", "data_envio": "2024-05-24"},
+        {
+            "id_cliente": "2345678901",
+            "email": "marketing@exemplo.com",
+            "telefone": "988888888",
+            "subject": "Email boas vindas",
+            "data_envio": "2024-05-24",
+        },
     ],
     "recomendacao": [
-        {"id_cliente": "3456789012", "email": "recomendacao@exemplo.com", "telefone": "977777777",
-         "assunto": "Novo Produto", "data_envio": date(2024, 5, 18)},
+        {
+            "id_cliente": "3456789012",
+            "email": "recomendacao@exemplo.com",
+            "telefone": "977777777",
+            "assunto": "Novo Produto",
+            "data_envio": date(2024, 5, 18),
+        },
     ],
     "restritos": [
-        {"id_cliente": "4888888800",
-         "contatos": {"email": "restritos@exemplo.com", "numero_telefone": "944444443",
-                      "data_solicitacao": "2024-03-01"},
-         "motivos": {"descricao": "Reclamação"}},
+        {
+            "id_cliente": "4888888800",
+            "contatos": {
+                "email": "restritos@exemplo.com",
+                "numero_telefone": "944444443",
+                "data_solicitacao": "2024-03-01",
+            },
+            "motivos": {"descricao": "Reclamação"},
+        },
     ],
     "ofertas": [
-        {"id_cliente": "1001001001", "email": "ofertas@exemplo.com", "telefone": "955555557",
-         "assunto": "Promoção", "data_envio": date(2024, 5, 26)},
+        {
+            "id_cliente": "1001001001",
+            "email": "ofertas@exemplo.com",
+            "telefone": "955555557",
+            "assunto": "Promoção",
+            "data_envio": date(2024, 5, 26),
+        },
     ],
     "fraude": [
-        {"id_cliente": "4567890123", "email": "fraude@exemplo.com", "telefone": "966666666",
-         "dt_inclus": date(2024, 4, 1), "data_exclus": None},
+        {
+            "id_cliente": "4567890123",
+            "email": "fraude@exemplo.com",
+            "telefone": "966666666",
+            "dt_inclus": date(2024, 4, 1),
+            "data_exclus": None,
+        },
     ],
 }
 
@@ -56,8 +87,12 @@ DELTA_SCHEMAS = {
 }
 
 
-def write_xlsx(path: Path, rows: list[dict[str, Any]], sheet: str = "Planilha1",
-               columns: list[str] | None = None) -> Path:
+def write_xlsx(
+    path: Path,
+    rows: list[dict[str, Any]],
+    sheet: str = "Planilha1",
+    columns: list[str] | None = None,
+) -> Path:
     """An xlsx like the CRM team's: numeric ids, real Excel dates."""
     path.parent.mkdir(parents=True, exist_ok=True)
     columns = columns or list(rows[0])
@@ -76,8 +111,9 @@ def write_xlsx(path: Path, rows: list[dict[str, Any]], sheet: str = "Planilha1",
     return path
 
 
-def write_csv(path: Path, rows: list[dict[str, Any]], sep: str = ";",
-              columns: list[str] | None = None) -> Path:
+def write_csv(
+    path: Path, rows: list[dict[str, Any]], sep: str = ";", columns: list[str] | None = None
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     columns = columns or list(rows[0])
     lines = [sep.join(columns)]
@@ -99,8 +135,9 @@ def write_json(folder: Path, rows: list[dict[str, Any]]) -> Path:
     return folder
 
 
-def write_delta_rows(spark: SparkSession, folder: Path, rows: list[dict[str, Any]],
-                     schema: str) -> Path:
+def write_delta_rows(
+    spark: SparkSession, folder: Path, rows: list[dict[str, Any]], schema: str
+) -> Path:
     names = [c.split()[0] for c in schema.split(",")]
     data = [tuple(r.get(n) for n in names) for r in rows]
     spark.createDataFrame(data, schema).write.format("delta").mode("overwrite").save(str(folder))
@@ -116,11 +153,16 @@ def write_sources(spark: SparkSession) -> SourceWriter:
 
     def write(root: Path, **rows: list[dict[str, Any]]) -> Path:
         data = {**SEED, **rows}
-        write_xlsx(root / "crm" / "crm_data.xlsx", data["crm"],
-                   columns=["id_cliente", "email", "telefone", "assunto", "data_envio",
-                            "data_base"])
-        write_csv(root / "marketing" / "marketing_data.csv", data["marketing"],
-                  columns=["id_cliente", "email", "telefone", "subject", "data_envio"])
+        write_xlsx(
+            root / "crm" / "crm_data.xlsx",
+            data["crm"],
+            columns=["id_cliente", "email", "telefone", "assunto", "data_envio", "data_base"],
+        )
+        write_csv(
+            root / "marketing" / "marketing_data.csv",
+            data["marketing"],
+            columns=["id_cliente", "email", "telefone", "subject", "data_envio"],
+        )
         write_parquet(root / "recomendacao", data["recomendacao"])
         write_json(root / "restritos", data["restritos"])
         write_delta_rows(spark, root / "ofertas", data["ofertas"], DELTA_SCHEMAS["ofertas"])

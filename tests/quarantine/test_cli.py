@@ -48,9 +48,18 @@ def test_build_check_and_filter(run_cli, write_sources, env):
     ids = [CLIENTS["crm"], CLIENTS["marketing"], CLIENTS["fraude"], CLIENTS["restritos"], "42"]
     audience.write_text("id_cliente,nome\n" + "".join(f"{i},N{i}\n" for i in ids))
     code, out, err = run_cli(
-        "quarantine", "filter", "--audience", audience, "--channel", "Marketing",
-        "--out", env / "liberados.csv", "--suppressed", env / "suprimidos.csv",
-        "--date", "2024-05-28",
+        "quarantine",
+        "filter",
+        "--audience",
+        audience,
+        "--channel",
+        "Marketing",
+        "--out",
+        env / "liberados.csv",
+        "--suppressed",
+        env / "suprimidos.csv",
+        "--date",
+        "2024-05-28",
     )
     assert code == 0, err
     assert "2 liberados" in out and "3 suprimidos" in out
@@ -67,12 +76,24 @@ def test_build_check_and_filter(run_cli, write_sources, env):
     # parquet in, parquet out; CRM campaign: the CRM client is suppressed too
     pq.write_table(pa.table({"id_cliente": [int(i) for i in ids]}), env / "campanha.parquet")
     code, out, err = run_cli(
-        "quarantine", "filter", "--audience", env / "campanha.parquet", "--channel", "CRM",
-        "--out", env / "ok.parquet", "--suppressed", env / "no.parquet", "--date", "2024-05-28",
+        "quarantine",
+        "filter",
+        "--audience",
+        env / "campanha.parquet",
+        "--channel",
+        "CRM",
+        "--out",
+        env / "ok.parquet",
+        "--suppressed",
+        env / "no.parquet",
+        "--date",
+        "2024-05-28",
     )
     assert code == 0, err
-    assert sorted(pq.read_table(env / "ok.parquet")["id_cliente"].to_pylist()) == ["2345678901",
-                                                                                  "42"]
+    assert sorted(pq.read_table(env / "ok.parquet")["id_cliente"].to_pylist()) == [
+        "2345678901",
+        "42",
+    ]
     blocked = pq.read_table(env / "no.parquet").to_pylist()
     assert {r["id_cliente"]: r["motivo"] for r in blocked} == {
         "1234567890": "CRM: Campanha",
@@ -110,5 +131,10 @@ def test_datagen_sources_build_with_every_reject_rule(run_cli, env, spark):
     table = spark.read.format("delta").load(str(env / "lake" / "q"))
     assert table.groupBy("id_cliente", "canal").count().filter("count > 1").count() == 0
     assert {r.canal for r in table.select("canal").distinct().collect()} == {
-        "CRM", "Marketing", "Recomendacao", "Restritos", "Ofertas", "Fraude"
+        "CRM",
+        "Marketing",
+        "Recomendacao",
+        "Restritos",
+        "Ofertas",
+        "Fraude",
     }

@@ -15,8 +15,9 @@ def test_latin1_csv_is_read_as_utf8(spark, engine, tmp_path):
         update={"location": "mkt.csv", "options": {"delimiter": ";", "encoding": "ISO-8859-1"}}
     )
     (tmp_path / "mkt.csv").write_bytes(
-        "id_cliente;email;telefone;subject;data_envio\n1;a@b.com;;Promoção;2024-05-24\n"
-        .encode("latin-1")
+        "id_cliente;email;telefone;subject;data_envio\n1;a@b.com;;Promoção;2024-05-24\n".encode(
+            "latin-1"
+        )
     )
     df = io.read_source(spark, qs, engine, "marketing", source, tmp_path / "stage")
     assert [r.subject for r in df.collect()] == ["Promoção"]

@@ -17,8 +17,14 @@ PII = PII_VALUES
 
 
 def _crm(id_, sent, base=LOAD, email="cliente@exemplo.com", assunto="Campanha"):
-    return {"id_cliente": id_, "email": email, "telefone": "11988887777", "assunto": assunto,
-            "data_envio": sent, "data_base": base}
+    return {
+        "id_cliente": id_,
+        "email": email,
+        "telefone": "11988887777",
+        "assunto": assunto,
+        "data_envio": sent,
+        "data_base": base,
+    }
 
 
 def test_rejects_warnings_snapshot_and_latest_send(spark, qsettings, write_sources, caplog):
@@ -45,7 +51,8 @@ def test_rejects_warnings_snapshot_and_latest_send(spark, qsettings, write_sourc
         F.col("canal") == "CRM"
     )
     assert sorted((r.id_cliente, r.assunto) for r in crm_rows.collect()) == [
-        ("1", "Mais recente"), ("4", "Campanha"),
+        ("1", "Mais recente"),
+        ("4", "Campanha"),
     ]
     rejects = io.read_rejects(spark, qsettings.quarantine.rejects)
     assert sorted((r.canal, r.id_cliente or "-", r.regra) for r in rejects.collect()) == [
@@ -98,8 +105,10 @@ def test_missing_source_file_names_the_source(spark, qsettings, write_sources):
 
 def test_missing_column_names_the_source_and_column(spark, qsettings, write_sources):
     root = write_sources(qsettings.quarantine.sources_dir)
-    write_xlsx(root / "crm" / "crm_data.xlsx", [{k: v for k, v in SEED["crm"][0].items()
-                                                  if k != "data_base"}])
+    write_xlsx(
+        root / "crm" / "crm_data.xlsx",
+        [{k: v for k, v in SEED["crm"][0].items() if k != "data_base"}],
+    )
     with pytest.raises(MissingColumnError) as err:
         job.run(qsettings, spark, LOAD)
     message = str(err.value)
@@ -132,8 +141,9 @@ def test_a_failed_run_leaves_the_earlier_table_as_it_was(spark, qsettings, write
     assert sorted(io.read_quarantine(spark, qsettings.quarantine.table).collect()) == before
 
 
-def test_a_duplicated_key_fails_the_run_before_writing(spark, qsettings, write_sources,
-                                                        monkeypatch):
+def test_a_duplicated_key_fails_the_run_before_writing(
+    spark, qsettings, write_sources, monkeypatch
+):
     from esteira.errors import QualityError
     from esteira.quarantine import transforms
 

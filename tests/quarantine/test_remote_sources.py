@@ -18,8 +18,7 @@ from .test_worked_example import EXPECTED, SCHEMA
 SP_FILE = "/sites/crm/Shared Documents/crm_data.xlsx"
 
 
-def test_build_from_sharepoint_sftp_and_s3(spark, qsettings, write_sources, tmp_path,
-                                           monkeypatch):
+def test_build_from_sharepoint_sftp_and_s3(spark, qsettings, write_sources, tmp_path, monkeypatch):
     local = write_sources(tmp_path / "origem")
     # SharePoint holds the CRM workbook, the SFTP server the Marketing export
     sp_root = tmp_path / "sp"
@@ -48,13 +47,17 @@ def test_build_from_sharepoint_sftp_and_s3(spark, qsettings, write_sources, tmp_
         }
         for key, location in moves.items():
             sources[key] = sources[key].model_copy(update={"location": location})
-        q = q.model_copy(update={
-            "sources": sources,
-            "sftp": q.sftp.model_copy(update={"password": SecretStr(ssh.password),
-                                              "known_hosts": ssh.known_hosts}),
-            "sharepoint": q.sharepoint.model_copy(update={"scheme": "http",
-                                                          "token": SecretStr(sp.token)}),
-        })
+        q = q.model_copy(
+            update={
+                "sources": sources,
+                "sftp": q.sftp.model_copy(
+                    update={"password": SecretStr(ssh.password), "known_hosts": ssh.known_hosts}
+                ),
+                "sharepoint": q.sharepoint.model_copy(
+                    update={"scheme": "http", "token": SecretStr(sp.token)}
+                ),
+            }
+        )
         result = job.run(qsettings.model_copy(update={"quarantine": q}), spark, LOAD)
 
     assert result.total == 6

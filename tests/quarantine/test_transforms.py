@@ -35,12 +35,39 @@ def test_window_is_data_envio_to_day_before_saida_prevista(spark):
     ]
     got = transforms.build_quarantine(spark.createDataFrame(rows, COMMON), D)
     expected = [
-        ("hoje", "Ofertas", "x@exemplo.com", "11988887777", "a", date(2024, 5, 28), 0,
-         date(2024, 6, 2), D),
-        ("ultimo", "Ofertas", "x@exemplo.com", "11988887777", "a", date(2024, 5, 24), 4,
-         date(2024, 5, 29), D),
-        ("crm", "CRM", "x@exemplo.com", "11988887777", "a", date(2024, 4, 29), 29,
-         date(2024, 5, 29), D),
+        (
+            "hoje",
+            "Ofertas",
+            "x@exemplo.com",
+            "11988887777",
+            "a",
+            date(2024, 5, 28),
+            0,
+            date(2024, 6, 2),
+            D,
+        ),
+        (
+            "ultimo",
+            "Ofertas",
+            "x@exemplo.com",
+            "11988887777",
+            "a",
+            date(2024, 5, 24),
+            4,
+            date(2024, 5, 29),
+            D,
+        ),
+        (
+            "crm",
+            "CRM",
+            "x@exemplo.com",
+            "11988887777",
+            "a",
+            date(2024, 4, 29),
+            29,
+            date(2024, 5, 29),
+            D,
+        ),
     ]
     assertDataFrameEqual(got, spark.createDataFrame(expected, OUT))
 
@@ -69,21 +96,24 @@ def test_latest_send_per_client_and_channel_wins(spark):
         contact("3", "Marketing", date(2024, 5, 26), 7, assunto=None),
     ]
     got = transforms.build_quarantine(spark.createDataFrame(rows, COMMON), D)
-    assert sorted((r.id_cliente, r.canal, r.assunto, r.qtd_dias, r.email)
-                  for r in got.collect()) == [
+    assert sorted(
+        (r.id_cliente, r.canal, r.assunto, r.qtd_dias, r.email) for r in got.collect()
+    ) == [
         ("1", "CRM", "crm", 27, "x@exemplo.com"),
         ("1", "Marketing", "novo", 2, "x@exemplo.com"),
         ("2", "Marketing", "b", 2, "x@exemplo.com"),
         ("3", "Marketing", None, 2, "x@exemplo.com"),
     ]
-    totals = {r.canal: (r.em_quarentena, r.duplicadas)
-              for r in transforms.channel_totals(got).collect()}
+    totals = {
+        r.canal: (r.em_quarentena, r.duplicadas) for r in transforms.channel_totals(got).collect()
+    }
     assert totals == {"CRM": (1, 0), "Marketing": (3, 0)}
 
 
 def test_duplicate_keys_are_counted(spark):
-    rows = [("1", "CRM", None, None, None, D, 0, D, D)] * 2 + [("2", "CRM", None, None, None,
-                                                               D, 0, D, D)]
+    rows = [("1", "CRM", None, None, None, D, 0, D, D)] * 2 + [
+        ("2", "CRM", None, None, None, D, 0, D, D)
+    ]
     totals = transforms.channel_totals(spark.createDataFrame(rows, OUT)).collect()
     assert [(r.canal, r.em_quarentena, r.duplicadas) for r in totals] == [("CRM", 3, 1)]
 
@@ -119,16 +149,28 @@ def test_standardize_maps_columns_types_and_dates(spark):
     )
     got = transforms.standardize(raw, source)
     assert got.collect()[0].asDict() == {
-        "id_cliente": "4888888800", "canal": "Restritos", "email": "r@exemplo.com",
-        "telefone": "944444443", "assunto": "Reclamação", "data_envio": date(2024, 3, 1),
-        "data_exclus": None, "dias": 90,
+        "id_cliente": "4888888800",
+        "canal": "Restritos",
+        "email": "r@exemplo.com",
+        "telefone": "944444443",
+        "assunto": "Reclamação",
+        "data_envio": date(2024, 3, 1),
+        "data_exclus": None,
+        "dias": 90,
     }
 
 
 def test_as_date_reads_iso_brazilian_and_timestamps(spark):
     df = spark.createDataFrame(
-        [("2024-05-08",), ("08/05/2024",), ("2024-05-08 10:11:12",), ("2024-05-08T10:00:00Z",),
-         ("amanhã",), ("31/02/2024",), (None,)],
+        [
+            ("2024-05-08",),
+            ("08/05/2024",),
+            ("2024-05-08 10:11:12",),
+            ("2024-05-08T10:00:00Z",),
+            ("amanhã",),
+            ("31/02/2024",),
+            (None,),
+        ],
         "d string",
     )
     got = [r.x for r in df.select(transforms.as_date(F.col("d"), None).alias("x")).collect()]

@@ -15,18 +15,72 @@ D = date.fromisoformat
 
 # Restritos: 2024-03-01 + 90 days is 2024-05-30 (the seed's table says 2024-05-29).
 EXPECTED = [
-    ("1234567890", "CRM", "cliente@exemplo.com", "999999999", "Campanha",
-     D("2024-05-08"), 20, D("2024-06-07"), LOAD),
-    ("2345678901", "Marketing", "marketing@exemplo.com", "988888888", "Email boas vindas",
-     D("2024-05-24"), 4, D("2024-05-31"), LOAD),
-    ("3456789012", "Recomendacao", "recomendacao@exemplo.com", "977777777", "Novo Produto",
-     D("2024-05-18"), 10, D("2024-06-02"), LOAD),
-    ("1001001001", "Ofertas", "ofertas@exemplo.com", "955555557", "Promoção",
-     D("2024-05-26"), 2, D("2024-05-31"), LOAD),
-    ("4567890123", "Fraude", "fraude@exemplo.com", "966666666", "Suspeita de fraude",
-     D("2024-04-01"), None, None, LOAD),
-    ("4888888800", "Restritos", "restritos@exemplo.com", "944444443", "Reclamação",
-     D("2024-03-01"), 88, D("2024-05-30"), LOAD),
+    (
+        "1234567890",
+        "CRM",
+        "cliente@exemplo.com",
+        "999999999",
+        "Campanha",
+        D("2024-05-08"),
+        20,
+        D("2024-06-07"),
+        LOAD,
+    ),
+    (
+        "2345678901",
+        "Marketing",
+        "marketing@exemplo.com",
+        "988888888",
+        "Email boas vindas",
+        D("2024-05-24"),
+        4,
+        D("2024-05-31"),
+        LOAD,
+    ),
+    (
+        "3456789012",
+        "Recomendacao",
+        "recomendacao@exemplo.com",
+        "977777777",
+        "Novo Produto",
+        D("2024-05-18"),
+        10,
+        D("2024-06-02"),
+        LOAD,
+    ),
+    (
+        "1001001001",
+        "Ofertas",
+        "ofertas@exemplo.com",
+        "955555557",
+        "Promoção",
+        D("2024-05-26"),
+        2,
+        D("2024-05-31"),
+        LOAD,
+    ),
+    (
+        "4567890123",
+        "Fraude",
+        "fraude@exemplo.com",
+        "966666666",
+        "Suspeita de fraude",
+        D("2024-04-01"),
+        None,
+        None,
+        LOAD,
+    ),
+    (
+        "4888888800",
+        "Restritos",
+        "restritos@exemplo.com",
+        "944444443",
+        "Reclamação",
+        D("2024-03-01"),
+        88,
+        D("2024-05-30"),
+        LOAD,
+    ),
 ]
 SCHEMA = (
     "id_cliente string, canal string, email string, telefone string, assunto string, "
@@ -48,5 +102,7 @@ def test_seed_table_from_six_real_files(spark, qsettings, write_sources):
     }
     # the Delta table is partitioned by data_carga, then canal
     parts = sorted(p.name for p in (qsettings.quarantine.table / "data_carga=2024-05-28").iterdir())
-    assert parts == [f"canal={c}" for c in sorted(
-        ["CRM", "Marketing", "Recomendacao", "Restritos", "Ofertas", "Fraude"])]
+    assert parts == [
+        f"canal={c}"
+        for c in sorted(["CRM", "Marketing", "Recomendacao", "Restritos", "Ofertas", "Fraude"])
+    ]

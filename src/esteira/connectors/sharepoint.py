@@ -45,8 +45,7 @@ def _context(site: str, settings: SharePointSettings) -> Any:
         from office365.sharepoint.client_context import ClientContext
     except ImportError as exc:
         raise ServiceError(
-            "reading sharepoint:// needs office365-rest-python-client: "
-            "pip install -e ."
+            "reading sharepoint:// needs office365-rest-python-client: pip install -e ."
         ) from exc
     # the library logs a full traceback (URLs, headers) for failures we report in one line
     logging.getLogger("office365").setLevel(logging.CRITICAL)
