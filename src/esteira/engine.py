@@ -122,6 +122,8 @@ def _jvm_session(settings: Settings) -> SparkSession:
     global _jvm_started  # noqa: PLW0603
     if _connect_sessions:
         raise EngineError("this process already runs a Spark Connect engine; one per process")
+    # Inherited from a parent process that ran Connect sessions: not true of this one.
+    os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
     jars = connector_jars(settings.jars_dir)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     warehouse = (settings.home / "warehouse").resolve()
