@@ -12,9 +12,12 @@ Both write to Spark's `noop` sink, so only the computation is timed; the full jo
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -97,7 +100,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--skip-seed", action="store_true")
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # engine:data-dir, one per process
     args = parser.parse_args()
+    if args.child:
+        engine, data = args.child.split(":", 1)
+        print("RESULT " + json.dumps(bench_engine(engine, args, Path(data))), flush=True)
+        return
     n_clients, n_managers, keys = int(2_000_000 * args.scale), int(10_000 * args.scale), 200
     data = Path(tempfile.mkdtemp(prefix="bench-portfolio-"))
     try:
@@ -106,11 +114,27 @@ def main() -> None:
         generate_managers(gen, n_managers, keys, 7).write.parquet(str(data / "managers"))
         print(
             f"data: {n_clients:,} clients, {n_managers:,} managers, {keys} keys; "
-            f"cores: {os.cpu_count()}; repeat: {args.repeat} (medians)"
+            f"cores: {os.cpu_count()}; repeat: {args.repeat} (medians)",
+            flush=True,
         )
-        results = {e: bench_engine(e, args, data) for e in args.engines.split(",")}
+        results = {e: _run_child(e, data, sys.argv[1:]) for e in args.engines.split(",")}
     finally:
         shutil.rmtree(data, ignore_errors=True)
+    _print(results)
+
+
+def _run_child(engine: str, data: Path, argv: list[str]) -> dict[str, float]:
+    """pyspark holds Connect sessions or one JVM per process: each engine gets its own."""
+    env = {k: v for k, v in os.environ.items() if k != "SPARK_CONNECT_MODE_ENABLED"}
+    cmd = [sys.executable, __file__, *argv, "--child", f"{engine}:{data}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])
+    raise SystemExit(f"{engine} failed:\n{proc.stderr[-3000:]}")
+
+
+def _print(results: dict[str, dict[str, float]]) -> None:
     print(
         f"{'engine':8} {'seed s':>9} {'ours s':>9} {'job s':>9} {'seed/ours':>10} "
         f"{'spread seed':>12} {'spread ours':>12}"
@@ -123,9 +147,10 @@ def main() -> None:
             f"{ratio:>10} {r.get('seed_spread', '-')!s:>12} {r['ours_spread']!s:>12}"
         )
     if "sail" in results and "spark" in results:
+        sail, spark = results["sail"], results["spark"]
         print(
-            f"ours: spark/sail = {results['spark']['ours'] / results['sail']['ours']:.1f}x "
-            f"(job: {results['spark']['ours_job'] / results['sail']['ours_job']:.1f}x)"
+            f"ours: spark/sail = {spark['ours'] / sail['ours']:.1f}x "
+            f"(job: {spark['ours_job'] / sail['ours_job']:.1f}x)"
         )
 
 
