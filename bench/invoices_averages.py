@@ -17,11 +17,12 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import run_worker
 
 from esteira.engine import get_session
 from esteira.settings import load_settings
@@ -78,10 +79,7 @@ def child(step: str, args: argparse.Namespace, data: Path) -> dict:
     command = [sys.executable, __file__, "--worker", step, "--data", str(data)]
     command += ["--scale", str(args.scale), "--repeat", str(args.repeat)]
     command += ["--partitions", str(args.partitions)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{step} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_worker(command, step)
 
 
 def main() -> None:

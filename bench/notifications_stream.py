@@ -49,13 +49,23 @@ class Trial:
         self.topic = f"bench-notif-{uuid.uuid4().hex[:8]}"
         self.root = work / self.topic
         self.progress = self.root.parent / f"{self.topic}.progress.jsonl"
-        knobs = {"topic": self.topic, "partitions": str(PARTITIONS), "root": str(self.root),
-                 "trigger_seconds": str(trigger), "starting_offsets": "earliest"}
-        inherited = {k: v for k, v in os.environ.items()  # no Spark Connect mode for the child
-                     if not k.startswith("SPARK_CONNECT")
-                     and k not in ("SPARK_REMOTE", "SPARK_LOCAL_REMOTE")}
-        self.env = {**inherited, "ESTEIRA_HOME": str(REPO / ".esteira"),
-                    **{f"ESTEIRA_NOTIFICATIONS__{k.upper()}": v for k, v in knobs.items()}}
+        knobs = {
+            "topic": self.topic,
+            "partitions": str(PARTITIONS),
+            "root": str(self.root),
+            "trigger_seconds": str(trigger),
+            "starting_offsets": "earliest",
+        }
+        inherited = {
+            k: v
+            for k, v in os.environ.items()  # no Spark Connect mode for the child
+            if not k.startswith("SPARK_CONNECT") and k not in ("SPARK_REMOTE", "SPARK_LOCAL_REMOTE")
+        }
+        self.env = {
+            **inherited,
+            "ESTEIRA_HOME": str(REPO / ".esteira"),
+            **{f"ESTEIRA_NOTIFICATIONS__{k.upper()}": v for k, v in knobs.items()},
+        }
         self.settings = load_settings(home=REPO / ".esteira", notifications=knobs)
         self.bootstrap = kafka_service.bootstrap_servers(self.settings)
         self.log = self.root.parent / f"{self.topic}.log"
@@ -64,9 +74,22 @@ class Trial:
     def start_stream(self, *extra: str) -> None:
         kafka_io.create_topic(self.bootstrap, self.topic, PARTITIONS)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "esteira.cli", "--engine", "spark", "notifications", "stream",
-             "--progress-log", str(self.progress), *extra],
-            env=self.env, cwd=REPO, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "esteira.cli",
+                "--engine",
+                "spark",
+                "notifications",
+                "stream",
+                "--progress-log",
+                str(self.progress),
+                *extra,
+            ],
+            env=self.env,
+            cwd=REPO,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + 300
@@ -77,8 +100,15 @@ class Trial:
         time.sleep(3)  # the first (empty) trigger
 
     def produce(self) -> tuple[threading.Thread, list]:
-        spec = Spec(rate=self.rate, duration=self.seconds, customers=2000,
-                    start=datetime.now(UTC), duplicates=0.01, late=0.001, bad=0.0005)
+        spec = Spec(
+            rate=self.rate,
+            duration=self.seconds,
+            customers=2000,
+            start=datetime.now(UTC),
+            duplicates=0.01,
+            late=0.001,
+            bad=0.0005,
+        )
         done: list = []
         thread = threading.Thread(
             target=lambda: done.append(produce(self.settings, spec, send_rate=self.rate)),
@@ -107,9 +137,10 @@ class Trial:
         try:
             from confluent_kafka import TopicPartition
 
-            return sum(consumer.get_watermark_offsets(TopicPartition(self.topic, p),
-                                                      timeout=10)[1]
-                       for p in range(PARTITIONS))
+            return sum(
+                consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)[1]
+                for p in range(PARTITIONS)
+            )
         finally:
             consumer.close()
 
@@ -139,8 +170,9 @@ def throughput_step(work: Path, rate: float, seconds: float, trigger: float) -> 
             finished = trial.batches_done()
             if finished > batches:
                 batches = finished
-                samples.append((time.monotonic() - began,
-                                trial.high_watermarks() - trial.processed_offsets()))
+                samples.append(
+                    (time.monotonic() - began, trial.high_watermarks() - trial.processed_offsets())
+                )
         thread.join()
         sent_in = time.monotonic() - began
         drain_began = time.monotonic()
@@ -158,11 +190,21 @@ def throughput_step(work: Path, rate: float, seconds: float, trigger: float) -> 
     # climbing when each batch is bigger than the last; fewer than two: cannot tell
     growing = len(lags) < 2 or lags[-1] > 1.5 * min(lags) + rate * trigger
     kept_up = achieved >= 0.9 * rate and not growing and drain <= 0.15 * seconds + 10
-    verdict = ("keeps up" if kept_up else
-               "cannot tell (under two batches after the first)" if len(lags) < 2
-               else "falls behind")
-    return {"rate": rate, "achieved": achieved, "lags": [lag for _, lag in samples],
-            "drain": drain, "kept_up": kept_up, "verdict": verdict}
+    verdict = (
+        "keeps up"
+        if kept_up
+        else "cannot tell (under two batches after the first)"
+        if len(lags) < 2
+        else "falls behind"
+    )
+    return {
+        "rate": rate,
+        "achieved": achieved,
+        "lags": [lag for _, lag in samples],
+        "drain": drain,
+        "kept_up": kept_up,
+        "verdict": verdict,
+    }
 
 
 def freshness(work: Path, rate: float, seconds: float, trigger: float) -> dict:
@@ -178,14 +220,19 @@ def freshness(work: Path, rate: float, seconds: float, trigger: float) -> dict:
     silver = spark.read.format("delta").load(str(trial.root / "silver"))
     progress = spark.read.format("delta").load(str(trial.root / "progress"))
     rows = (
-        silver.join(progress.select("app_id", "batch_id", "gold_committed_at"),
-                    ["app_id", "batch_id"])
+        silver.join(
+            progress.select("app_id", "batch_id", "gold_committed_at"), ["app_id", "batch_id"]
+        )
         .selectExpr("unix_micros(gold_committed_at) - unix_micros(kafka_timestamp) AS us")
         .collect()
     )
     latencies = sorted(r["us"] / 1e6 for r in rows)
-    return {"messages": len(latencies), "p50": _pct(latencies, 0.50),
-            "p95": _pct(latencies, 0.95), "max": latencies[-1] if latencies else None}
+    return {
+        "messages": len(latencies),
+        "p50": _pct(latencies, 0.50),
+        "p95": _pct(latencies, 0.95),
+        "max": latencies[-1] if latencies else None,
+    }
 
 
 def _slope(points: list[tuple[float, int]]) -> float:
@@ -218,23 +265,32 @@ def main() -> None:
     try:
         best = None
         if not args.skip_throughput:
-            print(f"(a) sustained throughput, {seconds:.0f} s per rate, {cores} cores, "
-                  f"trigger {args.trigger:g} s, {PARTITIONS} partitions")
+            print(
+                f"(a) sustained throughput, {seconds:.0f} s per rate, {cores} cores, "
+                f"trigger {args.trigger:g} s, {PARTITIONS} partitions"
+            )
             for rate in (float(r) for r in args.rates.split(",")):
                 step = throughput_step(work, rate, seconds, args.trigger)
                 lags = ", ".join(f"{lag:,}" for lag in step["lags"])
-                print(f"  {rate:>8,.0f} msg/s: sent {step['achieved']:>8,.0f}/s, lag after "
-                      f"each batch [{lags}], drained in {step['drain']:.0f} s -> "
-                      f"{step['verdict']}", flush=True)
+                print(
+                    f"  {rate:>8,.0f} msg/s: sent {step['achieved']:>8,.0f}/s, lag after "
+                    f"each batch [{lags}], drained in {step['drain']:.0f} s -> "
+                    f"{step['verdict']}",
+                    flush=True,
+                )
                 if not step["kept_up"]:
                     break
                 best = rate
-            print(f"  highest sustained rate: {best or 0:,.0f} msg/s "
-                  f"(target 20,000; ratio {(best or 0) / 20000:.2f})")
+            print(
+                f"  highest sustained rate: {best or 0:,.0f} msg/s "
+                f"(target 20,000; ratio {(best or 0) / 20000:.2f})"
+            )
         fresh = freshness(work, 5000, seconds, args.trigger)
-        print(f"(b) freshness at 5,000 msg/s for {seconds:.0f} s ({fresh['messages']:,} msgs, "
-              f"{cores} cores): p50 {fresh['p50']:.1f} s, p95 {fresh['p95']:.1f} s, max "
-              f"{fresh['max']:.1f} s (target p95 < 15 s; ratio {fresh['p95'] / 15:.2f})")
+        print(
+            f"(b) freshness at 5,000 msg/s for {seconds:.0f} s ({fresh['messages']:,} msgs, "
+            f"{cores} cores): p50 {fresh['p50']:.1f} s, p95 {fresh['p95']:.1f} s, max "
+            f"{fresh['max']:.1f} s (target p95 < 15 s; ratio {fresh['p95'] / 15:.2f})"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

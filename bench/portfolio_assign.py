@@ -16,12 +16,12 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from common import run_worker
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -104,7 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         engine, data = args.child.split(":", 1)
-        print("RESULT " + json.dumps(bench_engine(engine, args, Path(data))), flush=True)
+        print(json.dumps(bench_engine(engine, args, Path(data))), flush=True)
         return
     n_clients, n_managers, keys = int(2_000_000 * args.scale), int(10_000 * args.scale), 200
     data = Path(tempfile.mkdtemp(prefix="bench-portfolio-"))
@@ -125,13 +125,7 @@ def main() -> None:
 
 def _run_child(engine: str, data: Path, argv: list[str]) -> dict[str, float]:
     """pyspark holds Connect sessions or one JVM per process: each engine gets its own."""
-    env = {k: v for k, v in os.environ.items() if k != "SPARK_CONNECT_MODE_ENABLED"}
-    cmd = [sys.executable, __file__, *argv, "--child", f"{engine}:{data}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    raise SystemExit(f"{engine} failed:\n{proc.stderr[-3000:]}")
+    return run_worker([sys.executable, __file__, *argv, "--child", f"{engine}:{data}"], engine)
 
 
 def _print(results: dict[str, dict[str, float]]) -> None:

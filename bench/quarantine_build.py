@@ -18,12 +18,13 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
+
+from common import run_worker
 
 from esteira.datagen.quarantine import generate
 from esteira.engine import get_session
@@ -90,10 +91,7 @@ def child(step: str, args: argparse.Namespace, data: Path) -> dict:
         "--partitions",
         str(args.partitions),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{step} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_worker(command, step)
 
 
 def main() -> None:

@@ -1,0 +1,21 @@
+"""What every benchmark shares: each engine measured in a child process of its own.
+
+pyspark holds either Spark Connect sessions (Sail) or one JVM session per process, and a
+child must not inherit the parent's Connect-mode flag. A worker prints its figures as one
+JSON object on its last line of output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+
+def run_worker(command: list[str], label: str) -> dict:
+    """Runs one benchmark worker and returns the JSON object it printed last."""
+    env = {k: v for k, v in os.environ.items() if k != "SPARK_CONNECT_MODE_ENABLED"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{label} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
