@@ -2,8 +2,8 @@
 
 - sail: pysail's Spark Connect server started in this process (no JVM); the session
   talks to it over Spark Connect on loopback.
-- spark: Apache Spark on the JVM, `local[*]` or any master URL, with Delta, Kafka and
-  JDBC jars from the repo's Maven step; or a Spark Connect URL (`remote`).
+- spark: Apache Spark on the JVM, `local[*]` or any master URL, with Delta, Kafka,
+  JDBC and S3A (hadoop-aws) jars from the repo's Maven step; or a Spark Connect URL (`remote`).
 Pipelines receive the session; nothing else builds one.
 """
 
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from esteira.connectors.s3 import s3a_conf
 from esteira.errors import EngineError
 from esteira.settings import Settings
 
@@ -107,9 +108,7 @@ def connector_jars(jars_dir: Path) -> list[Path]:
         )
     import pyspark
 
-    shipped = {
-        _artifact(p.name) for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar")
-    }
+    shipped = {_artifact(p.name) for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
     return sorted(p for p in folder.glob("*.jar") if _artifact(p.name) not in shipped)
 
 
@@ -143,6 +142,8 @@ def _jvm_session(settings: Settings) -> SparkSession:
         .config("spark.databricks.delta.snapshotPartitions", "2")
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse}")
     )
+    for key, value in s3a_conf().items():  # s3a:// (hadoop-aws) from the AWS_* environment
+        builder = builder.config(f"spark.hadoop.{key}", value)
     for key, value in settings.spark.conf.items():
         builder = builder.config(key, value)
     try:

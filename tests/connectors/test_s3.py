@@ -1,5 +1,5 @@
 """S3 against moto's S3 server on loopback: listing, downloads, and reads by both engines
-(Sail reads s3:// itself; JVM Spark, without hadoop-aws here, reads a staged copy)."""
+(Sail reads s3:// itself; JVM Spark reads s3a:// through hadoop-aws; nothing is staged)."""
 
 from __future__ import annotations
 
@@ -69,8 +69,60 @@ def test_engine_reads_a_source_on_s3(spark, engine, bucket, tmp_path):
     )
     df = qio.read_source(spark, qs, engine, "recomendacao", source, tmp_path / "stage")
     assert sorted(r.id_cliente for r in df.collect()) == ["1", "2"]
-    staged = (tmp_path / "stage" / "recomendacao").exists()
-    assert staged == (engine != "sail")  # sail read s3:// itself; JVM Spark a staged copy
+    assert not (tmp_path / "stage" / "recomendacao").exists()  # read where it is
+    scheme = "s3a://" if engine == "spark" else "s3://"
+    assert all(f.startswith(scheme) for f in df.inputFiles())
+
+
+def test_engine_reads_a_csv_object_in_place(spark, engine, bucket, tmp_path):
+    boto3.client("s3").put_object(
+        Bucket=bucket,
+        Key="envios/envios.csv",
+        Body=b"id_cliente;email;telefone;assunto;data_envio\n7;;;Seguro;2024-05-18\n",
+    )
+    qs = QuarantineSettings(staging=tmp_path / "stage")
+    source = qs.sources["recomendacao"].model_copy(
+        update={
+            "location": f"s3://{bucket}/envios/envios.csv",
+            "format": "csv",
+            "options": {"header": "true", "delimiter": ";"},
+        }
+    )
+    df = qio.read_source(spark, qs, engine, "envios", source, tmp_path / "stage")
+    assert [(r.id_cliente, r.assunto) for r in df.collect()] == [("7", "Seguro")]
+    assert not (tmp_path / "stage" / "envios").exists()
+
+
+def test_s3_native_never_reads_a_staged_copy(spark, engine, bucket, tmp_path):
+    qs = QuarantineSettings(staging=tmp_path / "stage", s3_native="never")
+    source = qs.sources["recomendacao"].model_copy(
+        update={"location": f"s3://{bucket}/recomendacao"}
+    )
+    df = qio.read_source(spark, qs, engine, "recomendacao", source, tmp_path / "stage")
+    assert df.count() == 2
+    assert (tmp_path / "stage" / "recomendacao" / "part-0.parquet").is_file()
+
+
+def test_s3a_conf_maps_the_aws_environment():
+    conf = s3.s3a_conf(
+        {
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+            "AWS_REGION": "sa-east-1",
+            "AWS_ACCESS_KEY_ID": "k",
+            "AWS_SECRET_ACCESS_KEY": "s",
+        }
+    )
+    assert conf["fs.s3a.endpoint"] == "http://127.0.0.1:9000"
+    assert conf["fs.s3a.path.style.access"] == "true"
+    assert conf["fs.s3a.connection.ssl.enabled"] == "false"
+    assert conf["fs.s3a.endpoint.region"] == "sa-east-1"
+    assert conf["fs.s3a.access.key"] == "k" and conf["fs.s3a.secret.key"] == "s"
+    assert conf["fs.s3a.aws.credentials.provider"].endswith("SimpleAWSCredentialsProvider")
+    temporary = s3.s3a_conf(
+        {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "t"}
+    )
+    assert temporary["fs.s3a.aws.credentials.provider"].endswith("TemporaryAWSCredentialsProvider")
+    assert s3.s3a_conf({}) == {}  # AWS: S3A's default endpoint and provider chain
 
 
 def test_nested_json_source_with_a_missing_field_names_it(spark, engine, bucket, tmp_path):

@@ -1,7 +1,7 @@
 """Reads the configured sources and writes the quarantine tables.
 
 A source is fetched into the staging folder when the engine cannot read it where it is
-(SFTP, SharePoint, xlsx, S3 on JVM Spark) and read by the engine from there. Every error
+(SFTP, SharePoint, xlsx, re-encoded text) and read by the engine from there. Every error
 names the source (its key and canal), never a value from the data.
 """
 
@@ -32,10 +32,8 @@ def source_label(key: str, source: SourceSettings) -> str:
 
 
 def _native_s3(qs: QuarantineSettings, engine: str) -> bool:
-    """Sail reads s3:// itself; this repo's JVM Spark has no hadoop-aws, so it downloads."""
-    if qs.s3_native == "auto":
-        return engine == "sail"
-    return qs.s3_native == "always"
+    """Sail reads s3:// itself and JVM Spark s3a:// (hadoop-aws); `never` downloads."""
+    return qs.s3_native != "never"
 
 
 def read_source(
@@ -62,6 +60,7 @@ def read_source(
         path = location if keys == [prefix.rstrip("/")] else location.rstrip("/") + "/"
         if engine == "spark":  # hadoop-aws serves the s3a:// scheme
             path = "s3a://" + path.split("://", 1)[1]
+            s3.use_s3a(session)
     else:
         path = str(
             staging.fetch(
