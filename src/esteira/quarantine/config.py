@@ -130,7 +130,9 @@ class QuarantineSettings(BaseModel):
         description="filter policy: quarantine on these canais suppresses every channel",
     )
     s3_native: Literal["auto", "always", "never"] = Field(
-        "auto", description="read s3:// with the engine (sail) or download it first"
+        "auto",
+        description="auto/always: the engine reads S3 in place (Sail s3://, JVM s3a://); "
+        "never: download into staging first",
     )
     sftp: SftpSettings = Field(default_factory=SftpSettings)
     sharepoint: SharePointSettings = Field(default_factory=SharePointSettings)
