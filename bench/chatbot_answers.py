@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import run_worker
+from common import print_ratio_and_target, run_worker
 
 from esteira.engine import get_session
 from esteira.settings import load_settings
@@ -109,13 +109,7 @@ def main() -> None:
             f"{engine:8} {r['seconds']:8.1f} {cpu} {events / r['seconds']:12,.0f} "
             f"{r['sessions']:>10,} {r['answers']:>10,}"
         )
-    if "sail" in results and "spark" in results:
-        print(
-            f"spark/sail wall time: {results['spark']['seconds'] / results['sail']['seconds']:.2f}x"
-        )
-    if "sail" in results:
-        verdict = "met" if results["sail"]["seconds"] < TARGET_S else "missed"
-        print(f"target (sail under {TARGET_S} s at 5M events): {verdict} at {events:,} events")
+    print_ratio_and_target(results, TARGET_S, f"{events:,} events")
 
 
 if __name__ == "__main__":

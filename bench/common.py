@@ -19,3 +19,13 @@ def run_worker(command: list[str], label: str) -> dict:
     if done.returncode != 0:
         raise SystemExit(f"{label} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def print_ratio_and_target(results: dict[str, dict], target_s: float, size: str) -> None:
+    """The spark/sail wall-time ratio and whether Sail met its target at this size."""
+    if "sail" in results and "spark" in results:
+        ratio = results["spark"]["seconds"] / results["sail"]["seconds"]
+        print(f"spark/sail wall time: {ratio:.2f}x")
+    if "sail" in results:
+        verdict = "met" if results["sail"]["seconds"] < target_s else "missed"
+        print(f"target (sail under {target_s} s at full size): {verdict} at {size}")

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import run_worker
+from common import print_ratio_and_target, run_worker
 
 from esteira.engine import get_session
 from esteira.settings import load_settings
@@ -111,13 +111,7 @@ def main() -> None:
             f"{engine:8} {r['seconds']:8.1f} {cpu_text(engine, r)} {rows / r['seconds']:12,.0f} "
             f"{r['accounts']:>10,}"
         )
-    if "sail" in results and "spark" in results:
-        print(
-            f"spark/sail wall time: {results['spark']['seconds'] / results['sail']['seconds']:.2f}x"
-        )
-    if "sail" in results:
-        verdict = "met" if results["sail"]["seconds"] < TARGET_S else "missed"
-        print(f"target (sail under {TARGET_S} s at 10M rows): {verdict} at {rows:,} rows")
+    print_ratio_and_target(results, TARGET_S, f"{rows:,} rows")
 
 
 if __name__ == "__main__":
