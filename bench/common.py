@@ -7,6 +7,7 @@ JSON object on its last line of output.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -29,3 +30,14 @@ def print_ratio_and_target(results: dict[str, dict], target_s: float, size: str)
     if "sail" in results:
         verdict = "met" if results["sail"]["seconds"] < target_s else "missed"
         print(f"target (sail under {target_s} s at full size): {verdict} at {size}")
+
+
+def engine_parser(doc: str | None, scale: bool = True) -> argparse.ArgumentParser:
+    """The options every benchmark takes: size, engines, repetitions, partitions."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    if scale:
+        parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--engines", default="sail,spark")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--partitions", type=int, default=8)
+    return parser

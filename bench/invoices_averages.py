@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import print_ratio_and_target, run_worker
+from common import engine_parser, print_ratio_and_target, run_worker
 
 from esteira.engine import get_session
 from esteira.settings import load_settings
@@ -83,11 +83,7 @@ def child(step: str, args: argparse.Namespace, data: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--engines", default="sail,spark")
-    parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--partitions", type=int, default=8)
+    parser = engine_parser(__doc__)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()

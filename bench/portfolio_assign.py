@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import run_worker
+from common import engine_parser, run_worker
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -94,11 +94,7 @@ def bench_engine(engine: str, args: argparse.Namespace, data: Path) -> dict[str,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--engines", default="sail,spark")
-    parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--partitions", type=int, default=8)
+    parser = engine_parser(__doc__)
     parser.add_argument("--skip-seed", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # engine:data-dir, one per process
     args = parser.parse_args()

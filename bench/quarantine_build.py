@@ -24,7 +24,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from common import run_worker
+from common import engine_parser, run_worker
 
 from esteira.datagen.quarantine import generate
 from esteira.engine import get_session
@@ -95,11 +95,8 @@ def child(step: str, args: argparse.Namespace, data: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = engine_parser(__doc__, scale=False)
     parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--engines", default="sail,spark")
-    parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--data", type=Path, help="reuse/keep generated sources here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
