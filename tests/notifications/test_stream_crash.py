@@ -4,7 +4,7 @@ Real broker (tests/service_fixtures.py), real JVM Spark in a child process, real
 tables. The three kills land in the worst windows a crash can hit:
 1. while a micro-batch is being processed (right after Spark logged its offsets);
 2. right after silver committed a batch, before gold did;
-3. right after gold committed a batch, before the progress row and Spark's commit.
+3. right after gold committed a batch, before Spark recorded the batch (and its state).
 After a last run until idle, gold must equal the generator's distinct counts per
 customer, channel and minute; bronze must hold every Kafka record exactly once and
 rejects every broken record with its reason.

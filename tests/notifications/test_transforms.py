@@ -24,10 +24,10 @@ def _msg(**changes) -> bytes:
     return json.dumps({k: v for k, v in body.items() if v is not ...}).encode()
 
 
-def _bronze(spark: SparkSession, values: list[bytes | None], batch_id: int = 0,
+def _bronze(spark: SparkSession, values: list[bytes | None],
             received: datetime = NOW) -> DataFrame:
     rows = [(b"7494212", v, "t", i % 2, i, received, 1) for i, v in enumerate(values)]
-    return T.bronze_rows(spark.createDataFrame(rows, KAFKA), batch_id, "app", NOW)
+    return T.bronze_rows(spark.createDataFrame(rows, KAFKA), NOW)
 
 
 def test_parse_types_valid_messages_and_names_each_defect(
@@ -95,34 +95,15 @@ def test_too_late_is_measured_from_the_watermark(spark: SparkSession) -> None:
     assert T.too_late(parsed, None, timedelta(days=35)).filter("reason = 'too late'").count() == 0
 
 
-def test_dedupe_keeps_one_row_per_message_id_the_first_delivered(spark: SparkSession) -> None:
-    values = [_msg(), _msg(message_id="OUTRA"), _msg(), _msg(), _msg(message_id="OUTRA")]
-    valid = T.valid_messages(T.parse_messages(_bronze(spark, values)))
-    kept = T.dedupe_batch(valid).select("message_id", "kafka_partition", "kafka_offset")
-    assertDataFrameEqual(
-        kept, spark.createDataFrame([("5B81FF24A1", 0, 0), ("OUTRA", 0, 4)],
-                                    "message_id string, kafka_partition int, kafka_offset long")
-    )
-
-
-def test_seen_ids_respect_the_horizon_and_ignore_the_batch_being_replayed(
+def test_first_deliveries_keep_one_row_per_message_id_and_every_broken_record(
     spark: SparkSession,
 ) -> None:
-    silver = spark.createDataFrame(
-        [("OLD", datetime(2020, 2, 2, 13, 59), "app", 1),
-         ("RECENT", datetime(2020, 2, 3, 10, 0), "app", 2),
-         ("SAME_BATCH", datetime(2020, 2, 3, 14, 0), "app", 3),
-         ("OTHER_APP", datetime(2020, 2, 3, 14, 0), "old-app", 7)],
-        "message_id string, event_datetime timestamp, app_id string, batch_id long",
-    ).withColumn("event_date", T.F.to_date("event_datetime"))
-    batch = spark.createDataFrame(
-        [("RECENT", 1), ("SAME_BATCH", 2), ("NEW", 3), ("OLD", 4), ("OTHER_APP", 5)],
-        "message_id string, n int",
-    )
-    seen = T.seen_ids(silver, batch, datetime(2020, 2, 3, 14, 0), timedelta(hours=24), "app", 3)
-    assert sorted(r["message_id"] for r in seen.collect()) == ["OTHER_APP", "RECENT"]
-    assert sorted(r["message_id"] for r in T.drop_seen(batch, seen).collect()) == [
-        "NEW", "OLD", "SAME_BATCH"]
+    values = [_msg(), _msg(message_id="OUTRA"), _msg(), b"quebrado", b"quebrado",
+              _msg(message_id=None), _msg(message_id=None), _msg(message_id="OUTRA")]
+    kept = T.first_deliveries(T.parse_messages(_bronze(spark, values)), timedelta(hours=24))
+    got = sorted((r["message_id"] or "", r["reason"] or "") for r in kept.collect())
+    assert got == [("", "missing field: message_id"), ("", "missing field: message_id"),
+                   ("", "not JSON"), ("", "not JSON"), ("5B81FF24A1", ""), ("OUTRA", "")]
 
 
 @pytest.mark.parametrize("late_minute", ["2020-02-03T11:30:10+00:00"])

@@ -1,8 +1,10 @@
-"""One micro-batch of the notification stream (the foreachBatch body), exactly once.
+"""One micro-batch of the deduplicating query (the foreachBatch body), exactly once.
 
-Kafka records -> bronze; parsed -> rejects (with reasons) or first deliveries -> silver
--> per-minute increments MERGEd into gold; then one progress row. Every write carries
-the Delta transaction id (app_id, batch_id): see esteira.notifications.io.
+It receives records already parsed and stripped of re-deliveries by Spark's state store
+(`transforms.first_deliveries`): rejects (with reasons) and first deliveries -> silver,
+per-minute increments MERGEd into gold. Every write carries the Delta transaction id
+(app_id, batch_id), and every commit the batch's watermark as userMetadata (read back
+after a restart): see esteira.notifications.io.
 """
 
 from __future__ import annotations
@@ -41,127 +43,79 @@ class MicroBatch:
         cfg = settings.notifications
         self.tables = tables
         self.app_id = app_id
-        self.horizon = timedelta(hours=cfg.dedupe_horizon_hours)
         self.max_lateness = timedelta(days=cfg.max_lateness_days)
         self.totals = StreamTotals()
         self._watermark: tuple[int, datetime | None] | None = None
-        self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="delta-append")
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="delta-append")
 
-    def __call__(self, kafka: DataFrame, batch_id: int) -> None:
-        session = kafka.sparkSession
-        now = datetime.now(UTC).replace(tzinfo=None)
-        bronze = T.bronze_rows(kafka, batch_id, self.app_id, now).persist()
-        pending: list[Future] = []
+    def __call__(self, records: DataFrame, batch_id: int) -> None:
+        parsed = records.persist()  # the stateful plan runs once: stats, rejects, silver
         try:
-            self._process(session, bronze, batch_id, now, pending)
+            self._process(records.sparkSession, parsed, batch_id)
         finally:
-            _settle(pending)
-            bronze.unpersist()
-
-    def _process(self, session: SparkSession, bronze: DataFrame, batch_id: int,
-                 now: datetime, pending: list[Future]) -> None:
-        """Appends run in threads (Delta commits mostly wait on I/O); the gold MERGE and
-        the progress row wait for them: the MERGE's transaction id is a session setting,
-        so no other write may run beside it."""
-        t, app = self.tables, self.app_id
-        clock = _Clock(batch_id)
-        pending.append(self._pool.submit(io.append, bronze, t.bronze, "ingest_date", app,
-                                         batch_id))
-        parsed = T.parse_messages(bronze).persist()  # parsed once: stats, rejects, silver
-        try:
-            self._split(session, parsed, batch_id, now, pending, clock)
-        finally:
-            _settle(pending)
             parsed.unpersist()
 
-    def _split(self, session: SparkSession, parsed: DataFrame, batch_id: int, now: datetime,
-               pending: list[Future], clock: _Clock) -> None:
-        """Rejects on one side, first deliveries on the other; then the progress row."""
+    def _process(self, session: SparkSession, parsed: DataFrame, batch_id: int) -> None:
+        """Stats first (one pass that also feeds the cache), then the three writes at once:
+        the appends in threads, the gold MERGE here (its transaction id is a session
+        setting; the appends name theirs as writer options, which take precedence)."""
         t, app = self.tables, self.app_id
+        clock = _Clock(batch_id)
+        now = datetime.now(UTC).replace(tzinfo=None)
         by_reason = T.reason_stats(parsed).collect()
-        valid_stats = next((r for r in by_reason if r["reason"] is None), None)
-        records = sum(r["n"] for r in by_reason)
-        if records == 0:
+        clock.lap("read+parse+dedupe")
+        if not by_reason:
             return
+        valid_stats = next((r for r in by_reason if r["reason"] is None), None)
         previous = self._previous_watermark(session, batch_id)
         candidates = [w for w in (previous, valid_stats and valid_stats["newest"]) if w]
         watermark = max(candidates) if candidates else None
         reasons = {r["reason"]: r["n"] for r in by_reason if r["reason"] is not None}
-        clock.lap("parse")
+        n_new = valid_stats["n"] if valid_stats else 0
         marked = parsed
         if valid_stats and watermark and valid_stats["oldest"] < watermark - self.max_lateness:
             marked = T.too_late(parsed, watermark, self.max_lateness)
             reasons["too late"] = marked.filter(F.col("reason") == "too late").count()
-        if reasons:
-            pending.append(self._pool.submit(io.append, T.rejects(marked), t.rejects,
-                                             "ingest_date", app, batch_id))
-        n_new = self._write_new(session, marked, watermark, batch_id, now, clock, pending)
-        n_rejected = sum(reasons.values())
-        n_dupes = records - n_rejected - n_new
-        self._record_progress(session, batch_id, watermark, now,
-                              (records, n_new, n_dupes, n_rejected), reasons)
-        clock.lap("progress")
-        self._watermark = (batch_id, watermark)
-        self._count(records, n_new, n_dupes, reasons)
-        log.info("batch %d: %d records, %d new, %d re-deliveries, %d rejected (%s)",
-                 batch_id, records, n_new, n_dupes, n_rejected, clock)
-
-    def _write_new(self, session: SparkSession, marked: DataFrame, watermark: datetime | None,
-                   batch_id: int, now: datetime, clock: _Clock, pending: list[Future]) -> int:
-        """Silver gets the first deliveries; gold adds them to their minutes. Returns how many."""
-        t, app = self.tables, self.app_id
-        silver = io.read_or_none(session, t.silver)
-        new = T.dedupe_batch(T.valid_messages(marked))
-        if silver is not None:
-            seen = T.seen_ids(silver, new, watermark, self.horizon, app, batch_id)
-            new = T.drop_seen(new, seen)
-        new = new.persist()
-        increments = T.count_per_minute(new, now).persist()
+            n_new -= reasons["too late"]
+        meta = json.dumps({"app_id": app, "batch_id": batch_id,
+                           "watermark": watermark.isoformat() if watermark else None})
+        pending: list[Future] = []
         try:
-            per_date = increments.groupBy("event_date").agg(
-                F.sum("notifications").alias("n")).collect()
-            clock.lap("dedupe")
-            if per_date:  # nothing new: no commit (an empty write needs no idempotency)
+            if reasons:
+                bad = self._stamp(T.rejects(marked), batch_id)
+                pending.append(self._pool.submit(io.append, bad, t.rejects, "ingest_date", app,
+                                                 batch_id, meta))
+            if n_new:
+                new = self._stamp(T.valid_messages(marked), batch_id)
                 pending.append(self._pool.submit(io.append, new, t.silver, "event_date", app,
-                                                 batch_id))
-            _settle(pending)
-            clock.lap("appends")
-            if per_date:
+                                                 batch_id, meta))
+                increments = T.count_per_minute(T.valid_messages(marked), now)
                 io.merge_gold(session, increments, t.gold, app, batch_id,
-                              [r["event_date"] for r in per_date])
+                              list(valid_stats["dates"]), meta)
                 clock.lap("gold")
         finally:
             _settle(pending)
-            increments.unpersist()
-            new.unpersist()
-        return sum(r["n"] for r in per_date)
+        clock.lap("appends")
+        self._watermark = (batch_id, watermark)
+        n_rejected = sum(reasons.values())
+        self._count(n_new, reasons)
+        log.info("batch %d: %d new, %d rejected (%s)", batch_id, n_new, n_rejected, clock)
 
-    def _record_progress(self, session: SparkSession, batch_id: int,
-                         watermark: datetime | None, started: datetime,
-                         counts: tuple[int, int, int, int], reasons: dict[str, int]) -> None:
-        """The batch's row in progress: watermark for the next batch, gold commit time."""
-        committed = datetime.now(UTC).replace(tzinfo=None)
-        progress = session.createDataFrame(
-            [(self.app_id, batch_id, watermark, *counts,
-              json.dumps(reasons, ensure_ascii=False), started, committed)],
-            "app_id string, batch_id long, watermark timestamp, records long, "
-            "new_messages long, duplicates long, rejected long, reasons string, "
-            "started_at timestamp, gold_committed_at timestamp",
-        ).withColumn("day", F.to_date("started_at"))
-        io.append(progress, self.tables.progress, "day", self.app_id, batch_id)
+    def _stamp(self, df: DataFrame, batch_id: int) -> DataFrame:
+        """The writing stream and micro-batch of each row (silver and rejects)."""
+        return df.withColumn("app_id", F.lit(self.app_id)).withColumn(
+            "batch_id", F.lit(batch_id).cast("long"))
 
     def _previous_watermark(self, session: SparkSession, batch_id: int) -> datetime | None:
-        """From memory when the last batch ran here; else from the progress table."""
+        """From memory when the last batch ran here; else from gold's commit metadata."""
         if self._watermark is not None and self._watermark[0] == batch_id - 1:
             return self._watermark[1]
         return io.previous_watermark(session, self.tables, self.app_id, batch_id)
 
-    def _count(self, records: int, n_new: int, n_dupes: int, reasons: dict[str, int]) -> None:
+    def _count(self, n_new: int, reasons: dict[str, int]) -> None:
         tot = self.totals
         tot.batches += 1
-        tot.records += records
         tot.new_messages += n_new
-        tot.duplicates += n_dupes
         tot.rejected += sum(reasons.values())
         for reason, n in reasons.items():
             tot.reasons[reason] = tot.reasons.get(reason, 0) + n

@@ -24,12 +24,21 @@ class NotificationsSettings(BaseModel):
         None, description="folder of the Delta tables and checkpoint; default <home>/notifications"
     )
     starting_offsets: Literal["earliest", "latest"] = "earliest"
-    trigger_seconds: float = Field(5.0, ge=0, description="micro-batch interval; 0 = back to back")
+    trigger_seconds: float = Field(
+        2.0, ge=0, description="micro-batch interval; 0 = back to back (freshness: a message "
+        "waits at most this long for its batch to start)"
+    )
     max_offsets_per_trigger: int | None = Field(
         None, ge=1, description="cap on records per micro-batch (None: all available)"
     )
     dedupe_horizon_hours: float = Field(
-        24, gt=0, description="a re-delivered message_id is dropped within this much event time"
+        24, gt=0,
+        description="a re-delivered message_id is dropped when it ARRIVES within this long "
+        "of an earlier delivery (Spark's state store, watermark on the broker's "
+        "LogAppendTime; a re-delivery carries its original's event time, so this covers "
+        "every re-delivery an event-time horizon would; late first deliveries are never "
+        "dropped). State: one entry per message_id of the last horizon, about 100M at "
+        "100M msgs/day, on disk in RocksDB (see README)",
     )
     max_lateness_days: float = Field(
         35, gt=0, description="older than the newest event time minus this goes to rejects"

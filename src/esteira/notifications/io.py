@@ -5,17 +5,21 @@ Layout under `notifications.root` (default <home>/notifications):
   rejects/   records that are not countable messages: raw value + reason (ingest_date)
   silver/    typed messages, one row per message_id within the horizon (event_date)
   gold/      notifications per customer, channel and minute + updated_at (event_date)
-  progress/  one row per micro-batch: watermark, row counts, when gold was committed
-  checkpoint/  Spark's offsets and commits; app_id: this stream's Delta txnAppId
+  checkpoint/         the deduplicating query: offsets, commits, dedupe state (RocksDB);
+                      esteira_app_id: this stream's Delta txnAppId
+  checkpoint_bronze/  the bronze query (Kafka -> Delta sink, exactly once by itself)
 
-Exactly-once: every write of micro-batch N to every table carries the Delta
-transaction id (txnAppId = app_id, txnVersion = N). A batch replayed after a crash
-finds its earlier writes already committed and Delta skips them; a write the crash cut
-short was never committed, so it happens now.
+Exactly-once: every write of micro-batch N to silver, rejects and gold carries the
+Delta transaction id (txnAppId = app_id, txnVersion = N). A batch replayed after a
+crash reads the same offsets against the same state version, finds its earlier writes
+already committed and Delta skips them; a write the crash cut short was never
+committed, so it happens now. Each commit also carries {app_id, batch_id, watermark} as
+userMetadata: the too-late rule's watermark survives a restart without a table of its own.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -23,7 +27,6 @@ from datetime import datetime
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from esteira.errors import ServiceError
 from esteira.notifications.config import NotificationsSettings
@@ -31,6 +34,7 @@ from esteira.notifications.config import NotificationsSettings
 log = logging.getLogger(__name__)
 TXN_APP = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION = "spark.databricks.delta.write.txnVersion"
+USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
 
 
 @dataclass(frozen=True)
@@ -54,12 +58,12 @@ class Tables:
         return str(self.root / "rejects")
 
     @property
-    def progress(self) -> str:
-        return str(self.root / "progress")
-
-    @property
     def checkpoint(self) -> str:
         return str(self.root / "checkpoint")
+
+    @property
+    def bronze_checkpoint(self) -> str:
+        return str(self.root / "checkpoint_bronze")
 
     def app_id(self) -> str:
         """A stable id per checkpoint: a new checkpoint restarts batch ids, so a new id."""
@@ -95,24 +99,40 @@ def read_kafka(session: SparkSession, bootstrap: str, cfg: NotificationsSettings
     return reader.load()
 
 
-def append(df: DataFrame, path: str, partition: str, app_id: str, batch_id: int) -> None:
+def write_bronze(kafka_rows: DataFrame, t: Tables, trigger_seconds: float):
+    """The bronze query: every record, straight into Delta's streaming sink (exactly once
+    through its own checkpoint and Delta's txn ids; no parsing, one commit per batch)."""
+    writer = (
+        kafka_rows.writeStream.format("delta").queryName("notifications-bronze")
+        .outputMode("append").partitionBy("ingest_date")
+        .option("checkpointLocation", t.bronze_checkpoint)
+    )
+    if trigger_seconds > 0:
+        writer = writer.trigger(processingTime=f"{trigger_seconds} seconds")
+    return writer.start(t.bronze)
+
+
+def append(df: DataFrame, path: str, partition: str, app_id: str, batch_id: int,
+           metadata: str | None = None) -> None:
     """Idempotent append: Delta skips it when (app_id, batch_id) is already committed."""
-    (
+    writer = (
         df.write.format("delta").mode("append").partitionBy(partition)
         .option("txnAppId", app_id).option("txnVersion", str(batch_id))
-        .save(path)
     )
+    if metadata is not None:
+        writer = writer.option("userMetadata", metadata)
+    writer.save(path)
 
 
 def merge_gold(session: SparkSession, increments: DataFrame, path: str, app_id: str,
-               batch_id: int, dates: list) -> None:
+               batch_id: int, dates: list, metadata: str | None = None) -> None:
     """Adds a batch's per-minute counts to gold in one idempotent MERGE.
 
     The ON clause names the event dates the batch touches, so Delta reads only those
     partitions; the SQL-conf transaction id makes a replayed MERGE a no-op.
     """
     if not exists(path):
-        append(increments, path, "event_date", app_id, batch_id)
+        append(increments, path, "event_date", app_id, batch_id, metadata)
         return
     from delta.tables import DeltaTable
 
@@ -124,6 +144,8 @@ def merge_gold(session: SparkSession, increments: DataFrame, path: str, app_id: 
     )
     session.conf.set(TXN_APP, app_id)
     session.conf.set(TXN_VERSION, str(batch_id))
+    if metadata is not None:
+        session.conf.set(USER_METADATA, metadata)
     try:
         (
             DeltaTable.forPath(session, path).alias("t")
@@ -138,6 +160,7 @@ def merge_gold(session: SparkSession, increments: DataFrame, path: str, app_id: 
     finally:
         session.conf.unset(TXN_APP)
         session.conf.unset(TXN_VERSION)
+        session.conf.unset(USER_METADATA)
 
 
 def read_or_none(session: SparkSession, path: str) -> DataFrame | None:
@@ -146,13 +169,25 @@ def read_or_none(session: SparkSession, path: str) -> DataFrame | None:
 
 def previous_watermark(session: SparkSession, t: Tables, app_id: str,
                        batch_id: int) -> datetime | None:
-    """Newest accepted event time after every batch BEFORE this one (replays agree)."""
-    progress = read_or_none(session, t.progress)
-    if progress is None:
+    """Newest accepted event time after every batch BEFORE this one (replays agree),
+    from the userMetadata of gold's commits (only a batch with new messages moves it).
+    Read once after a (re)start; later batches keep it in memory."""
+    if not exists(t.gold):
         return None
-    earlier = ~((F.col("app_id") == app_id) & (F.col("batch_id") >= batch_id))
-    row = progress.filter(earlier).agg(F.max("watermark").alias("w")).first()
-    return row["w"] if row else None
+    from delta.tables import DeltaTable
+
+    best: datetime | None = None
+    for row in DeltaTable.forPath(session, t.gold).history().select("userMetadata").collect():
+        try:
+            meta = json.loads(row["userMetadata"] or "")
+        except ValueError:
+            continue
+        if meta.get("app_id") != app_id or meta.get("batch_id", batch_id) >= batch_id:
+            continue
+        if meta.get("watermark"):
+            mark = datetime.fromisoformat(meta["watermark"])
+            best = mark if best is None else max(best, mark)
+    return best
 
 
 def ensure_topic(bootstrap: str, cfg: NotificationsSettings) -> None:

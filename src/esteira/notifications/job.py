@@ -1,9 +1,12 @@
-"""The notification stream: Kafka -> bronze -> silver (+ rejects) -> gold, exactly once.
+"""The notification stream: Kafka -> bronze, and Kafka -> silver (+ rejects) -> gold.
 
-Spark Structured Streaming reads the topic and hands each micro-batch to
-`esteira.notifications.batch.MicroBatch` (foreachBatch), which writes all five tables
-with the batch's Delta transaction id; see esteira.notifications.io for why a SIGKILL at any moment
-loses nothing and counts nothing twice. JVM Spark only: Sail has no Kafka source.
+Two Structured Streaming queries in one Spark application read the topic:
+- bronze: every record into Delta's streaming sink (append, its own checkpoint);
+- dedupe: parse -> drop re-deliveries in Spark's state store (RocksDB, a watermark on
+  arrival time) -> `esteira.notifications.batch.MicroBatch` (foreachBatch), which writes
+  rejects, silver and gold with the batch's Delta transaction id.
+See esteira.notifications.io for why a SIGKILL at any moment loses nothing and counts
+nothing twice. JVM Spark only: Sail has no Kafka source.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -28,6 +32,18 @@ log = logging.getLogger(__name__)
 # SPARK-57438), so starting the query again from the checkpoint is safe.
 _SPARK_55271 = 'IterableOps.map(scala.Function1)" because the return value of "scala.Option.get()"'
 _RESTARTS = 3
+# Streaming settings of the session that runs both queries. The dedupe state lives in
+# RocksDB (off-heap, spills to disk; changelog checkpointing writes only what changed per
+# batch); the shuffle partitions of a stateful query are fixed when its checkpoint is
+# created: 2, one per core.
+STREAMING_CONF = {
+    "spark.sql.streaming.stateStore.providerClass":
+        "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+    "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.databricks.delta.optimizeWrite.enabled": "false",
+    "spark.databricks.delta.autoCompact.enabled": "false",
+}
 
 
 class _KnownSparkBug(Exception):
@@ -46,34 +62,51 @@ def run(settings: Settings, session: SparkSession, *, until_idle: float | None =
     t = io.tables(cfg, settings.home)
     app_id = t.app_id()
     body = MicroBatch(settings, t, app_id)
+    for key, value in STREAMING_CONF.items():
+        session.conf.set(key, value)
     with track_run(settings.runs_file, "notifications.stream", settings.engine) as run_rec:
-        writer = (
-            io.read_kafka(session, bootstrap, cfg).writeStream
-            .queryName("notifications")
-            .foreachBatch(body)
-            .option("checkpointLocation", t.checkpoint)
-        )
-        if cfg.trigger_seconds > 0:
-            writer = writer.trigger(processingTime=f"{cfg.trigger_seconds} seconds")
         for attempt in range(_RESTARTS + 1):
-            query = writer.start()
-            log.info("stream started: topic %s -> %s (checkpoint %s)",
-                     cfg.topic, t.root, t.checkpoint)
+            queries = _start(session, bootstrap, cfg, t, body)
+            log.info("stream started: topic %s -> %s (checkpoints %s, %s)",
+                     cfg.topic, t.root, t.checkpoint, t.bronze_checkpoint)
             try:
-                _watch(query, until_idle, progress_log)
+                _watch(queries, body.totals, until_idle, progress_log)
                 break
             except _KnownSparkBug:
                 if attempt == _RESTARTS:
                     raise ServiceError("the stream kept failing on SPARK-55271") from None
                 log.warning("Spark 4.1.1 bug SPARK-55271 after a replayed batch (already "
-                            "committed): restarting the query from its checkpoint")
+                            "committed): restarting the queries from their checkpoints")
             finally:
-                if query.isActive:
-                    query.stop()
+                for query in queries:
+                    if query.isActive:
+                        query.stop()
         run_rec.inputs["kafka"] = body.totals.records
         run_rec.outputs["silver"] = body.totals.new_messages
         run_rec.outputs["rejects"] = body.totals.rejected
     return body.totals
+
+
+def _start(session: SparkSession, bootstrap: str, cfg, t: io.Tables, body: MicroBatch) -> list:
+    """Starts the dedupe query, then the bronze one (both read the same topic)."""
+    kafka_rows = T.bronze_rows(io.read_kafka(session, bootstrap, cfg))
+    first = T.first_deliveries(T.parse_messages(kafka_rows),
+                               timedelta(hours=cfg.dedupe_horizon_hours))
+    writer = (
+        first.writeStream.queryName("notifications")
+        .foreachBatch(body)
+        .option("checkpointLocation", t.checkpoint)
+    )
+    if cfg.trigger_seconds > 0:
+        writer = writer.trigger(processingTime=f"{cfg.trigger_seconds} seconds")
+    dedupe = writer.start()
+    try:
+        bronze = io.write_bronze(T.bronze_rows(io.read_kafka(session, bootstrap, cfg)), t,
+                                 cfg.trigger_seconds)
+    except Exception:
+        dedupe.stop()
+        raise
+    return [dedupe, bronze]
 
 
 def require_spark(settings: Settings) -> None:
@@ -95,31 +128,49 @@ def usage(settings: Settings, session: SparkSession) -> list:
     return T.usage_per_customer(gold).collect()
 
 
-def _watch(query, until_idle: float | None, progress_log: Path | None) -> None:
-    """Waits for the query; stops it once no record arrived for `until_idle` seconds."""
+def _watch(queries: list, totals: StreamTotals, until_idle: float | None,
+           progress_log: Path | None) -> None:
+    """Waits for both queries (the first is the dedupe one: its progress goes to
+    `progress_log` and the totals); stops once no record arrived for `until_idle` s."""
     last_input = time.monotonic()
-    seen_batch = -1
+    seen = [-1] * len(queries)
     while True:
-        failure = query.exception()
-        if failure is not None:
-            if _SPARK_55271 in str(failure):
-                raise _KnownSparkBug
-            raise ServiceError(f"the notification stream failed: {_first_line(failure)}")
-        if not query.isActive:
+        for query in queries:
+            failure = query.exception()
+            if failure is not None:
+                if _SPARK_55271 in str(failure):
+                    raise _KnownSparkBug
+                raise ServiceError(f"the notification stream failed: {_first_line(failure)}")
+        if not all(query.isActive for query in queries):
             return
-        for progress in query.recentProgress:
-            if progress["batchId"] > seen_batch and progress.get("numInputRows", 0) > 0:
-                seen_batch = progress["batchId"]
+        for i, query in enumerate(queries):
+            for progress in query.recentProgress:
+                if progress["batchId"] <= seen[i] or progress.get("numInputRows", 0) == 0:
+                    continue
+                seen[i] = progress["batchId"]
                 last_input = time.monotonic()
-                if progress_log is not None:
-                    with progress_log.open("a", encoding="utf-8") as fh:
-                        fh.write(_progress_json(progress) + "\n")
-        status = query.status
-        busy = status.get("isTriggerActive") or status.get("isDataAvailable")
+                if i == 0:
+                    _account(progress, totals, progress_log)
+        busy = any(q.status.get("isTriggerActive") or q.status.get("isDataAvailable")
+                   for q in queries)
         if until_idle is not None and not busy and time.monotonic() - last_input >= until_idle:
             log.info("no input for %.0f s: stopping the stream", until_idle)
             return
         time.sleep(0.5)
+
+
+def _account(progress, totals: StreamTotals, progress_log: Path | None) -> None:
+    """Records and re-deliveries of one dedupe batch, from Spark's progress report."""
+    totals.records += progress.get("numInputRows", 0)
+    for op in progress.get("stateOperators") or []:
+        totals.duplicates += (op.get("customMetrics") or {}).get("numDroppedDuplicateRows", 0)
+        late = op.get("numRowsDroppedByWatermark", 0)
+        if late:  # arrival more than the horizon behind the newest arrival: see README
+            log.warning("batch %s: %d records arrived over the dedupe horizon behind the "
+                        "newest and were dropped", progress["batchId"], late)
+    if progress_log is not None:
+        with progress_log.open("a", encoding="utf-8") as fh:
+            fh.write(_progress_json(progress) + "\n")
 
 
 def _progress_json(progress: object) -> str:

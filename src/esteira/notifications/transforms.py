@@ -1,16 +1,16 @@
 """Pure DataFrame steps of the notification stream (no I/O, no session, no collect).
 
-One micro-batch goes: Kafka records -> `bronze_rows` -> `parse_messages` (typed columns
-plus `reason`, NULL when the record is a valid message) -> `too_late` -> valid rows
-`dedupe_batch` (one row per message_id) -> `drop_seen` (message_ids silver already holds
-within the dedupe horizon) -> `count_per_minute` -> gold increments.
+The stream goes: Kafka records -> `bronze_rows` -> `parse_messages` (typed columns plus
+`reason`, NULL when the record is a valid message) -> `first_deliveries` (Spark's state
+store drops a message_id seen within the horizon of arrival time) -> then, per
+micro-batch, `too_late` -> `valid_messages` / `rejects` -> `count_per_minute` -> gold.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 FIELDS = ("customer_id", "message_id", "customer_name", "channel", "payload", "event_datetime")
@@ -20,17 +20,16 @@ _CUSTOMER_ID = r"^[0-9]{1,18}$"  # fits a BIGINT
 _STRUCT = ", ".join(f"{name} string" for name in FIELDS)  # numbers and objects come as text
 
 
-def bronze_rows(kafka: DataFrame, batch_id: int, app_id: str, ingested_at: datetime) -> DataFrame:
-    """Every Kafka record as received, plus when and in which micro-batch it was read."""
+def bronze_rows(kafka: DataFrame, ingested_at: datetime | None = None) -> DataFrame:
+    """Every Kafka record as received, plus when it was read (in a stream,
+    current_timestamp() is the micro-batch's time, kept in the checkpoint: replays agree)."""
+    received = F.current_timestamp() if ingested_at is None else F.lit(ingested_at)
     return kafka.select(
         "key", "value", "topic", "partition", "offset",
         F.col("timestamp").alias("kafka_timestamp"),
         F.col("timestampType").alias("kafka_timestamp_type"),
-        F.lit(ingested_at).cast("timestamp").alias("ingested_at"),
-        F.to_date(F.lit(ingested_at).cast("timestamp")).alias("ingest_date"),
-        F.lit(app_id).alias("app_id"),
-        F.lit(batch_id).cast("long").alias("batch_id"),
-    )
+        received.cast("timestamp").alias("ingested_at"),
+    ).withColumn("ingest_date", F.to_date("ingested_at"))
 
 
 def _field(fields: Column, name: str) -> Column:
@@ -85,8 +84,9 @@ def parse_messages(bronze: DataFrame, max_ahead: timedelta = timedelta(days=1)) 
     reason = F.col("_reason")
     valid = reason.isNull()
     return parsed.select(
-        "raw_value", "topic", "partition", "offset", "kafka_timestamp", "ingested_at",
-        "app_id", "batch_id",
+        # only rejects keep the text (the dedupe shuffle and state carry no payload twice)
+        F.when(~valid, F.col("raw_value")).alias("raw_value"),
+        "topic", "partition", "offset", "kafka_timestamp", "ingested_at",
         F.when(valid, _field(F.col("_fields"), "customer_id").cast("long")).alias("customer_id"),
         *[
             F.when(valid, _field(F.col("_fields"), name)).alias(name)
@@ -107,14 +107,20 @@ def too_late(parsed: DataFrame, watermark: datetime | None, max_lateness: timede
         return parsed
     limit = F.lit(watermark - max_lateness).cast("timestamp")
     late = F.col("reason").isNull() & (F.col("event_datetime") < limit)
-    return parsed.withColumn("reason", F.when(late, F.lit("too late")).otherwise(F.col("reason")))
+    # a valid message's text is not carried along: its fields, re-encoded, stand for it
+    # (bronze holds the exact bytes at the same partition and offset)
+    fields = F.to_json(F.struct(*[F.col(name) for name in FIELDS]))
+    return parsed.withColumns({
+        "reason": F.when(late, F.lit("too late")).otherwise(F.col("reason")),
+        "raw_value": F.when(late, fields).otherwise(F.col("raw_value")),
+    })
 
 
 def rejects(parsed: DataFrame) -> DataFrame:
     """Records that are not countable messages: the raw value and why."""
     return parsed.filter(F.col("reason").isNotNull()).select(
         "raw_value", "reason", "topic", "partition", "offset", "kafka_timestamp",
-        "ingested_at", F.to_date("ingested_at").alias("ingest_date"), "app_id", "batch_id",
+        "ingested_at", F.to_date("ingested_at").alias("ingest_date"),
     )
 
 
@@ -124,45 +130,36 @@ def valid_messages(parsed: DataFrame) -> DataFrame:
         "message_id", "customer_id", "customer_name", "channel", "payload", "event_datetime",
         F.to_date("event_datetime").alias("event_date"),
         F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"),
-        "kafka_timestamp", "ingested_at", "app_id", "batch_id",
+        "kafka_timestamp", "ingested_at",
     )
 
 
-def dedupe_batch(messages: DataFrame) -> DataFrame:
-    """One row per message_id: the first delivery (lowest partition, then offset)."""
-    first = Window.partitionBy("message_id").orderBy("kafka_partition", "kafka_offset")
-    return (
-        messages.withColumn("_n", F.row_number().over(first))
-        .filter(F.col("_n") == 1)
-        .drop("_n")
-    )
+def first_deliveries(parsed: DataFrame, horizon: timedelta) -> DataFrame:
+    """Drops a record whose message_id arrived before within `horizon` of ARRIVAL time.
 
-
-def seen_ids(
-    silver: DataFrame, candidates: DataFrame, watermark: datetime | None, horizon: timedelta,
-    app_id: str, batch_id: int,
-) -> DataFrame:
-    """The candidates' message_ids that silver already holds within the dedupe horizon,
-    from EARLIER micro-batches only.
-
-    Rows this very batch wrote before a crash are left out, so a replayed batch finds
-    exactly what its first attempt found: replays compute the same increments. The
-    batch's ids are broadcast, so silver is scanned once (only message_id, event_date and
-    event_datetime are read) and never shuffled.
+    Spark's state store keeps each message_id until the watermark on the broker's
+    LogAppendTime (`kafka_timestamp`) passes it by `horizon`: a re-delivery arriving
+    within the horizon is dropped, across micro-batches and restarts (the state is in the
+    checkpoint). Watermarking arrival, not event time, never drops a first delivery that
+    is late by event time; and a re-delivery carries its original's event time, so
+    whatever an event-time horizon would catch, an arrival-time one catches too. Records
+    that are not valid messages are keyed by topic-partition-offset: each one reaches
+    rejects, none is merged into another. A batch DataFrame (one micro-batch in the
+    tests) is deduplicated within itself.
     """
-    earlier = ~((F.col("app_id") == app_id) & (F.col("batch_id") >= batch_id))
-    if watermark is not None:
-        start = watermark - horizon
-        earlier = earlier & (F.col("event_date") >= F.lit(start.date())) & (
-            F.col("event_datetime") >= F.lit(start).cast("timestamp")
-        )
-    ids = F.broadcast(candidates.select("message_id"))
-    return silver.filter(earlier).select("message_id").join(ids, "message_id", "left_semi")
-
-
-def drop_seen(messages: DataFrame, seen: DataFrame) -> DataFrame:
-    """Messages whose message_id is not already counted (re-deliveries go away)."""
-    return messages.join(F.broadcast(seen.distinct()), on="message_id", how="left_anti")
+    key = F.coalesce(
+        F.when(F.col("reason").isNull(), F.col("message_id")),
+        F.concat_ws(":", F.lit("#"), "topic", "partition", "offset"),
+    )
+    keyed = parsed.withColumn("dedupe_key", key)
+    if not parsed.isStreaming:
+        return keyed.dropDuplicates(["dedupe_key"]).drop("dedupe_key")
+    seconds = int(horizon.total_seconds())
+    return (
+        keyed.withWatermark("kafka_timestamp", f"{seconds} seconds")
+        .dropDuplicatesWithinWatermark(["dedupe_key"])
+        .drop("dedupe_key")
+    )
 
 
 def count_per_minute(new_messages: DataFrame, updated_at: datetime) -> DataFrame:
@@ -176,11 +173,6 @@ def count_per_minute(new_messages: DataFrame, updated_at: datetime) -> DataFrame
     )
 
 
-def batch_watermark(messages: DataFrame) -> DataFrame:
-    """One row: the newest event time among a batch's valid messages."""
-    return messages.agg(F.max("event_datetime").alias("max_event_datetime"))
-
-
 def usage_per_customer(gold: DataFrame) -> DataFrame:
     """Notifications per customer and channel with the last update (the seed's panel)."""
     return (
@@ -192,9 +184,11 @@ def usage_per_customer(gold: DataFrame) -> DataFrame:
 
 
 def reason_stats(parsed: DataFrame) -> DataFrame:
-    """Rows per reason (NULL = valid) with the newest and oldest event time of each."""
+    """Rows per reason (NULL = valid) with the newest and oldest event time of each, and
+    the event dates (gold's partitions) each touches."""
     return parsed.groupBy("reason").agg(
         F.count(F.lit(1)).alias("n"),
         F.max("event_datetime").alias("newest"),
         F.min("event_datetime").alias("oldest"),
+        F.collect_set(F.to_date("event_datetime")).alias("dates"),
     )
