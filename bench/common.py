@@ -13,10 +13,19 @@ import os
 import subprocess
 
 
-def run_worker(command: list[str], label: str) -> dict:
-    """Runs one benchmark worker and returns the JSON object it printed last."""
+def run_worker(command: list[str], label: str, timeout: float | None = None) -> dict | None:
+    """Runs one benchmark worker and returns the JSON object it printed last.
+
+    With `timeout`, a worker still running after that many seconds is killed and None
+    is returned: the caller reports "did not finish within" instead of a time.
+    """
     env = {k: v for k, v in os.environ.items() if k != "SPARK_CONNECT_MODE_ENABLED"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=env, check=False, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return None
     if done.returncode != 0:
         raise SystemExit(f"{label} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -98,6 +98,28 @@ def test_exact_duplicates_collapse_and_conflicting_keys_are_rejected(spark):
     )
 
 
+def test_rows_of_one_id_agree_only_when_every_column_matches_nulls_included(spark):
+    clients = spark.createDataFrame(
+        [
+            (1, "A", None, {"a": 1}),  # 1: identical twice, nulls and maps too -> kept once
+            (1, "A", None, {"a": 1}),
+            (2, "A", "y", {"a": 1}),  # 2: a null against a value -> conflict
+            (2, "A", None, {"a": 1}),
+            (3, "A", "z", {"a": 1}),  # 3: maps differ -> conflict
+            (3, "A", "z", {"a": 2}),
+        ],
+        "nr_cli long, chave_unica string, nome string, extra map<string,int>",
+    )
+    per_id = t.rows_per_id(clients, t.CLIENT)
+    kept = t.consistent_rows(per_id, clients.columns)
+    assert kept.columns == clients.columns
+    assert [(r.nr_cli, r.nome, r.extra) for r in kept.collect()] == [(1, None, {"a": 1})]
+    assertDataFrameEqual(
+        t.conflicting_ids(per_id, t.CLIENT, "cliente").select("id", "motivo"),
+        [Row(id=i, motivo="nr_cli repetido com atributos diferentes") for i in ("2", "3")],
+    )
+
+
 def test_same_seed_same_output_and_other_columns_carried(spark):
     clients = _clients(spark, [(i, "A", f"nome{i}") for i in range(40)])
     managers = _managers(spark, [(f"G{i}", "A", None) for i in range(4)])

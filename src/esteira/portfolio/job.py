@@ -78,25 +78,27 @@ def compute(
     Without staging, an engine may recompute the client clean-up once per use (Sail
     has no common-subplan reuse); the job stages to Parquet so each step runs once.
     """
-    client_rows = t.distinct_rows_with_key(clients_raw)
-    client_conflicts = stage(
-        "client_conflicts", t.conflicting_ids(client_rows, t.CLIENT, "cliente")
-    )
-    clients = stage("valid_clients", t.without_ids(client_rows, client_conflicts, t.CLIENT))
-    manager_rows = t.distinct_rows_with_key(managers_raw)
-    manager_conflicts = t.conflicting_ids(manager_rows, t.MANAGER, "gerente")
-    managers = stage("managers", t.without_ids(manager_rows, manager_conflicts, t.MANAGER))
+    client_ids = stage("client_ids", t.rows_per_id(clients_raw, t.CLIENT))
+    client_conflicts = t.conflicting_ids(client_ids, t.CLIENT, "cliente")
+    clients = t.consistent_rows(client_ids, clients_raw.columns)
+    manager_ids = stage("manager_ids", t.rows_per_id(managers_raw, t.MANAGER))
+    manager_conflicts = t.conflicting_ids(manager_ids, t.MANAGER, "gerente")
+    managers = t.consistent_rows(manager_ids, managers_raw.columns)
     capacities = t.manager_capacities(managers, limit)
 
     if previous is not None:
-        kept = t.kept_from_previous(clients, previous, capacities, seed)
-    else:
-        kept = clients.select(t.CLIENT, F.lit(None).cast("string").alias(t.MANAGER)).limit(0)
-    to_deal = clients.join(kept.select(t.CLIENT), t.CLIENT, "left_anti")
-    current = kept.groupBy(t.MANAGER).agg(F.count(F.lit(1)).alias("e"))
+        kept = stage("kept", t.kept_from_previous(clients, previous, capacities, seed))
+        to_deal = clients.join(kept.select(t.CLIENT), t.CLIENT, "left_anti")
+        current = kept.groupBy(t.MANAGER).agg(F.count(F.lit(1)).alias("e"))
+    else:  # a first run: nobody is kept, every manager starts empty
+        kept, to_deal = None, clients
+        current = capacities.select(t.MANAGER, F.lit(0).cast("long").alias("e"))
     demand = to_deal.groupBy(t.KEY).agg(F.count(F.lit(1)).alias("n"))
     plan = stage("plan", t.plan_new_loads(capacities, current, demand, seed))
-    dealt = stage("dealt", t.deal(t.number_clients(to_deal, seed), t.slots(plan)))
+    dealt = stage("dealt", t.deal(t.number_clients(to_deal, seed), t.slot_ranges(plan)))
+    assignment = t.assignment_rows(clients, kept, dealt, previous)
+    if kept is not None:  # a first run's assignment is a filter of the staged dealt
+        assignment = stage("assignment", assignment)
 
     rejects = (
         t.null_key_rejects(t.rows_with_null_key(clients_raw), t.CLIENT, "cliente")
@@ -105,7 +107,7 @@ def compute(
         .unionByName(manager_conflicts)
     )
     return {
-        "assignment": stage("assignment", t.assignment_rows(clients, kept, dealt, previous)),
+        "assignment": assignment,
         "unassigned": stage("unassigned", t.unassigned_reason(dealt, managers)),
         "rejects": stage("rejects", rejects),
         "valid_clients": clients.select(t.CLIENT),

@@ -29,41 +29,70 @@ def rows_with_null_key(df: DataFrame) -> DataFrame:
     return df.filter(F.col(KEY).isNull())
 
 
-def distinct_rows_with_key(df: DataFrame) -> DataFrame:
-    """Rows with a key, exact duplicates collapsed."""
-    return df.filter(F.col(KEY).isNotNull()).dropDuplicates()
+def _has_map(df: DataFrame, name: str) -> bool:
+    """Maps are not orderable: min/max compare their JSON instead."""
+    return "map<" in df.schema[name].dataType.simpleString()
 
 
-def conflicting_ids(rows: DataFrame, id_col: str, kind: str) -> DataFrame:
-    """Ids that still appear more than once after exact duplicates were collapsed.
+def rows_per_id(rows: DataFrame, id_col: str) -> DataFrame:
+    """One row per id with a key, and whether every row of that id was the same.
 
-    Two different chave_unica values (or two versions of the same row) for one id: the
-    run does not guess which is right, so the id goes to rejects with the reason.
+    Exact duplicates collapse and ids whose rows differ are found in ONE aggregation
+    (a single shuffle): a column is the same in all rows of an id exactly when its
+    non-null count is 0, or equals the row count and its min equals its max. Exact,
+    no hashing. Returns the id, every other column (its value when the rows agree),
+    _same, _key_lo and _key_hi.
     """
-    return (
-        rows.groupBy(id_col)
-        .agg(
-            F.count(F.lit(1)).alias("_rows"),
-            F.min(KEY).alias("_lo"),
-            F.max(KEY).alias("_hi"),
-        )
-        .filter(F.col("_rows") > 1)
-        .select(
-            F.lit(kind).alias("tipo"),
-            F.col(id_col).cast("string").alias("id"),
-            F.when(F.col("_lo") == F.col("_hi"), F.col("_lo"))
-            .otherwise(F.concat_ws(",", "_lo", "_hi"))
-            .alias(KEY),
-            F.when(F.col("_lo") != F.col("_hi"), F.lit(f"{id_col} com mais de uma chave_unica"))
-            .otherwise(F.lit(f"{id_col} repetido com atributos diferentes"))
-            .alias(REASON),
-        )
+    rows = rows.filter(F.col(KEY).isNotNull())
+    others = [c for c in rows.columns if c != id_col]
+    total = F.count(F.lit(1))
+    aggs, same = [total.alias("_rows")], []
+    for i, name in enumerate(others):
+        has_map = _has_map(rows, name)
+        value = F.to_json(F.col(name)) if has_map else F.col(name)
+        lo, hi, filled = f"_lo{i}", f"_hi{i}", f"_nn{i}"
+        aggs += [F.min(value).alias(lo), F.max(value).alias(hi), F.count(value).alias(filled)]
+        if has_map:  # carry one of the (equal) values themselves
+            aggs.append(F.first(name).alias(f"_v{i}"))
+        agree = (F.col(filled) == F.col("_rows")) & (F.col(lo) == F.col(hi))
+        same.append((F.col(filled) == 0) | agree)
+    grouped = rows.groupBy(id_col).agg(*aggs)
+    key_at = others.index(KEY)
+    values = [
+        F.col(f"_v{i}" if f"_v{i}" in grouped.columns else f"_lo{i}").alias(name)
+        for i, name in enumerate(others)
+    ]
+    all_same = same[0]
+    for condition in same[1:]:
+        all_same = all_same & condition
+    return grouped.select(
+        id_col,
+        *values,
+        all_same.alias("_same"),
+        F.col(f"_lo{key_at}").alias("_key_lo"),
+        F.col(f"_hi{key_at}").alias("_key_hi"),
     )
 
 
-def without_ids(rows: DataFrame, rejects: DataFrame, id_col: str) -> DataFrame:
-    ids = rejects.select(F.col("id").alias("_rid"))
-    return rows.join(ids, rows[id_col].cast("string") == ids["_rid"], "left_anti")
+def consistent_rows(per_id: DataFrame, columns: list[str]) -> DataFrame:
+    """The ids whose rows all agreed, one row each, with the input's columns."""
+    return per_id.filter(F.col("_same")).select(*columns)
+
+
+def conflicting_ids(per_id: DataFrame, id_col: str, kind: str) -> DataFrame:
+    """Ids whose rows disagree: two chave_unica values, or the same key with other
+    attributes. The run does not guess which row is right: the id goes to rejects."""
+    two_keys = F.col("_key_lo") != F.col("_key_hi")
+    return per_id.filter(~F.col("_same")).select(
+        F.lit(kind).alias("tipo"),
+        F.col(id_col).cast("string").alias("id"),
+        F.when(two_keys, F.concat_ws(",", "_key_lo", "_key_hi"))
+        .otherwise(F.col("_key_lo"))
+        .alias(KEY),
+        F.when(two_keys, F.lit(f"{id_col} com mais de uma chave_unica"))
+        .otherwise(F.lit(f"{id_col} repetido com atributos diferentes"))
+        .alias(REASON),
+    )
 
 
 def null_key_rejects(rows: DataFrame, id_col: str, kind: str) -> DataFrame:
@@ -185,12 +214,23 @@ def plan_new_loads(
     )
 
 
-def slots(plan: DataFrame) -> DataFrame:
-    """One row per new client a manager receives: chave_unica, pos, id_gerente."""
+BUCKET = 1024  # positions per bucket of the slot join: a manager's range spans few
+
+
+def slot_ranges(plan: DataFrame) -> DataFrame:
+    """Each manager's range of positions [inicio, fim) once per bucket it overlaps.
+
+    Small (about managers x 2 rows), so it is broadcast: clients meet their manager
+    through an equi-join on (chave_unica, bucket) plus the range test, with no shuffle
+    of the clients and no row per slot.
+    """
+    first, last = F.col("inicio"), F.col("inicio") + F.col("novos") - 1
     return plan.filter(F.col("novos") > 0).select(
-        KEY,
+        F.col(KEY).alias("_k"),
+        F.explode(F.sequence(F.floor(first / BUCKET), F.floor(last / BUCKET))).alias("_b"),
         MANAGER,
-        F.explode(F.sequence(F.col("inicio"), F.col("inicio") + F.col("novos") - 1)).alias("pos"),
+        first.alias("_from"),
+        (last + 1).alias("_to"),
     )
 
 
@@ -200,9 +240,20 @@ def number_clients(to_deal: DataFrame, seed: int) -> DataFrame:
     return to_deal.withColumn("pos", F.row_number().over(order) - 1)
 
 
-def deal(numbered: DataFrame, slot_rows: DataFrame) -> DataFrame:
-    """Clients meet slots on (chave_unica, pos); id_gerente is null where none is left."""
-    return numbered.join(slot_rows, [KEY, "pos"], "left").drop("pos")
+def deal(numbered: DataFrame, ranges: DataFrame) -> DataFrame:
+    """Clients meet the manager whose range holds their position; null where none is left."""
+    bucketed = numbered.withColumn("_cb", F.floor(F.col("pos") / BUCKET))
+    hit = (
+        (bucketed[KEY] == F.col("_k"))
+        & (F.col("_cb") == F.col("_b"))
+        & (F.col("pos") >= F.col("_from"))
+        & (F.col("pos") < F.col("_to"))
+    )
+    return (
+        bucketed.join(F.broadcast(ranges), hit, "left")
+        .select(*numbered.columns, MANAGER)
+        .drop("pos")
+    )
 
 
 def unassigned_reason(dealt: DataFrame, managers: DataFrame) -> DataFrame:
@@ -220,15 +271,18 @@ def unassigned_reason(dealt: DataFrame, managers: DataFrame) -> DataFrame:
 
 
 def assignment_rows(
-    clients: DataFrame, kept: DataFrame, dealt: DataFrame, previous: DataFrame | None
+    clients: DataFrame, kept: DataFrame | None, dealt: DataFrame, previous: DataFrame | None
 ) -> DataFrame:
     """Every assigned client with its columns, id_gerente and situacao.
 
     situacao: mantido (kept its manager), realocado (was assigned before, dealt again
     because its manager left, changed key or is over capacity), novo (first assignment).
     """
-    kept_rows = clients.join(kept, CLIENT).withColumn(STATUS, F.lit("mantido"))
     new_rows = dealt.filter(F.col(MANAGER).isNotNull())
+    columns = [*clients.columns, MANAGER, STATUS]
+    if kept is None:  # a first run: every client is new
+        return new_rows.withColumn(STATUS, F.lit("novo")).select(columns)
+    kept_rows = clients.join(kept, CLIENT).withColumn(STATUS, F.lit("mantido"))
     if previous is None:
         new_rows = new_rows.withColumn(STATUS, F.lit("novo"))
     else:
@@ -238,7 +292,6 @@ def assignment_rows(
             .withColumn(STATUS, F.when(F.col("_was") == 1, "realocado").otherwise("novo"))
             .drop("_p", "_was")
         )
-    columns = [*clients.columns, MANAGER, STATUS]
     return kept_rows.select(columns).unionByName(new_rows.select(columns))
 
 
