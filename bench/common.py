@@ -11,24 +11,56 @@ import argparse
 import json
 import os
 import subprocess
+import tempfile
+import time
+from pathlib import Path
 
 
-def run_worker(command: list[str], label: str, timeout: float | None = None) -> dict | None:
+class WorkerStopped(Exception):
+    """A worker killed for running past its time or memory limit (why is the message)."""
+
+
+def run_worker(
+    command: list[str], label: str, timeout: float | None = None, max_rss_gb: float | None = None
+) -> dict:
     """Runs one benchmark worker and returns the JSON object it printed last.
 
-    With `timeout`, a worker still running after that many seconds is killed and None
-    is returned: the caller reports "did not finish within" instead of a time.
+    With `timeout` (seconds) or `max_rss_gb` (resident memory of the worker), a worker
+    past either limit is killed and WorkerStopped says which: the caller reports "did
+    not finish within ..." instead of a time, and the machine stays usable.
     """
     env = {k: v for k, v in os.environ.items() if k != "SPARK_CONNECT_MODE_ENABLED"}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(command, stdout=out, stderr=err, text=True, env=env)
+        start = time.monotonic()
+        while proc.poll() is None:
+            time.sleep(0.5)
+            why = None
+            if timeout is not None and time.monotonic() - start > timeout:
+                why = f"not finished after {timeout:.0f} s"
+            elif max_rss_gb is not None and _rss_gb(proc.pid) > max_rss_gb:
+                why = f"over {max_rss_gb:g} GB of memory after {time.monotonic() - start:.0f} s"
+            if why:
+                proc.kill()
+                proc.wait()
+                raise WorkerStopped(why)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode != 0:
+        raise SystemExit(f"{label} failed:\n{stderr[-3000:]}")
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def _rss_gb(pid: int) -> float:
+    """Resident memory of a process (Linux /proc), 0 when it is gone."""
     try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, env=env, check=False, timeout=timeout
-        )
-    except subprocess.TimeoutExpired:
-        return None
-    if done.returncode != 0:
-        raise SystemExit(f"{label} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024**2
+    except OSError:
+        pass
+    return 0.0
 
 
 def print_ratio_and_target(results: dict[str, dict], target_s: float, size: str) -> None:

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import engine_parser, run_worker
+from common import WorkerStopped, engine_parser, run_worker
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -105,6 +105,7 @@ def main() -> None:
     parser = engine_parser(__doc__)
     parser.add_argument("--skip-seed", action="store_true")
     parser.add_argument("--seed-timeout", type=float, default=900.0)
+    parser.add_argument("--seed-max-gb", type=float, default=12.0)
     parser.add_argument("--child", help=argparse.SUPPRESS)  # which:engine:data-dir
     args = parser.parse_args()
     if args.child:
@@ -127,19 +128,33 @@ def main() -> None:
         for engine in args.engines.split(","):
             results[engine] = _run_child("ours", engine, data, sys.argv[1:])
             if not args.skip_seed:
-                seed = _run_child("seed", engine, data, sys.argv[1:], args.seed_timeout)
-                results[engine].update(seed or {"seed_timeout": args.seed_timeout})
+                results[engine].update(_run_seed(engine, data, args))
     finally:
         shutil.rmtree(data, ignore_errors=True)
     _print(results)
 
 
 def _run_child(
-    which: str, engine: str, data: Path, argv: list[str], timeout: float | None = None
-) -> dict[str, float] | None:
+    which: str,
+    engine: str,
+    data: Path,
+    argv: list[str],
+    timeout: float | None = None,
+    max_rss_gb: float | None = None,
+) -> dict[str, float]:
     """pyspark holds Connect sessions or one JVM per process: each run gets its own."""
     command = [sys.executable, __file__, *argv, "--child", f"{which}:{engine}:{data}"]
-    return run_worker(command, f"{which} on {engine}", timeout)
+    return run_worker(command, f"{which} on {engine}", timeout, max_rss_gb)
+
+
+def _run_seed(engine: str, data: Path, args: argparse.Namespace) -> dict:
+    """The seed's figures, or how long it ran before a limit stopped it."""
+    start = time.perf_counter()
+    try:
+        return _run_child("seed", engine, data, sys.argv[1:], args.seed_timeout, args.seed_max_gb)
+    except WorkerStopped as stopped:
+        print(f"seed on {engine}: stopped, {stopped}", flush=True)
+        return {"seed_stopped_after": time.perf_counter() - start, "seed_stopped": str(stopped)}
 
 
 def _print(results: dict[str, dict[str, float]]) -> None:
@@ -148,13 +163,12 @@ def _print(results: dict[str, dict[str, float]]) -> None:
         f"{'spread seed':>12} {'spread ours':>12}"
     )
     for engine, r in results.items():
-        seed_s, ratio = r.get("seed"), "-"
+        seed_s, ratio, seed_txt = r.get("seed"), "-", "-"
         if seed_s:
-            ratio = f"{seed_s / r['ours']:.1f}x"
-        elif "seed_timeout" in r:  # killed: the seed needs at least this long
-            seed_s = r["seed_timeout"]
-            ratio = f"> {seed_s / r['ours']:.1f}x"
-        seed_txt = f"> {seed_s:.0f}" if "seed_timeout" in r else f"{seed_s or float('nan'):.2f}"
+            ratio, seed_txt = f"{seed_s / r['ours']:.1f}x", f"{seed_s:.2f}"
+        elif "seed_stopped_after" in r:  # killed at a limit: it needed at least this long
+            stopped = r["seed_stopped_after"]
+            ratio, seed_txt = f"> {stopped / r['ours']:.1f}x", f"> {stopped:.0f}"
         print(
             f"{engine:8} {seed_txt:>9} {r['ours']:9.2f} {r['ours_job']:9.2f} "
             f"{ratio:>10} {r.get('seed_spread', '-')!s:>12} {r['ours_spread']!s:>12}"

@@ -307,7 +307,7 @@ def validation_counts(
     """
     placed = assigned.select(CLIENT).unionByName(unassigned.select(CLIENT))
     per_client = placed.groupBy(CLIENT).agg(F.count(F.lit(1)).alias("_n"))
-    coverage = clients.select(CLIENT).distinct().join(per_client, CLIENT, "full_outer")
+    coverage = clients.select(CLIENT).join(per_client, CLIENT, "full_outer")  # ids unique
     loads = assigned.groupBy(MANAGER).agg(F.count(F.lit(1)).alias("_load"))
     over = loads.join(capacities, MANAGER, "left").filter(
         F.col("cap").isNull() | (F.col("_load") > F.col("cap"))
