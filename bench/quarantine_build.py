@@ -24,7 +24,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from common import engine_parser, run_worker
+from common import engine_parser, print_ratio_and_target, run_worker
 
 from esteira.datagen.quarantine import generate
 from esteira.engine import get_session
@@ -121,12 +121,7 @@ def main() -> None:
             f"{engine:8} {r['seconds']:8.1f} {args.rows / r['seconds']:12,.0f} "
             f"{r['read']:12,} {r['quarantined']:14,}"
         )
-    if "sail" in results and "spark" in results:
-        ratio = results["spark"]["seconds"] / results["sail"]["seconds"]
-        print(f"spark/sail wall time: {ratio:.2f}x")
-    if "sail" in results:
-        verdict = "met" if results["sail"]["seconds"] < 90 else "missed"
-        print(f"target (sail under 90 s at 10M rows): {verdict} at {args.rows:,} rows")
+    print_ratio_and_target(results, 90, f"{args.rows:,} rows")
 
 
 if __name__ == "__main__":
