@@ -36,3 +36,10 @@ def date_br(value: date | datetime | None, null: str = "-") -> str:
 def datetime_br(value: datetime | None, null: str = "-") -> str:
     """2020-02-03 15:00:00 -> '03/02/2020 15:00:00'."""
     return null if value is None else value.strftime("%d/%m/%Y %H:%M:%S")
+
+
+def pipe_table(columns: list[str], rows: list[list[str]]) -> str:
+    """A Markdown pipe table, the shape the seed prints its expected results in."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)

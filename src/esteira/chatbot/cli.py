@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 
 from esteira.cli_common import session, settings
-from esteira.formats import integer_br
-from esteira.invoices.cli import pipe_table
+from esteira.formats import integer_br, pipe_table
 from esteira.logs import console
 
 app = typer.Typer(help="chatbot", no_args_is_help=True)

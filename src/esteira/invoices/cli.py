@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from esteira.cli_common import session, settings
-from esteira.formats import integer_br, number_br
+from esteira.formats import integer_br, number_br, pipe_table
 from esteira.logs import console
 
 app = typer.Typer(help="invoices", no_args_is_help=True)
@@ -65,10 +65,3 @@ def _number(value: object) -> str:
     if value is None or value == "":
         return "null"
     return number_br(Decimal(str(value)))
-
-
-def pipe_table(columns: list[str], rows: list[list[str]]) -> str:
-    """A Markdown pipe table, the shape the seed prints its expected results in."""
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
