@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from esteira.connectors import postgres as pg
@@ -111,6 +112,32 @@ def test_overwrite_replaces_and_a_query_can_be_read(
     total = pg.read_table(spark, pg_conninfo, query=f"SELECT sum(meta) AS total FROM {table}")
 
     assert [tuple(r) for r in total.collect()] == [(16,)]
+
+
+def test_a_failed_write_leaves_the_table_as_it_was(
+    spark: SparkSession, pg_conninfo: str, pg_schema: str
+) -> None:
+    table = f"{pg_schema}.saldos"
+    before = spark.createDataFrame([(1, 10), (2, 20)], "conta int, saldo int")
+    pg.write_table(before, pg_conninfo, table, mode="overwrite")
+    rows = spark.range(1, 5000).select(
+        F.col("id").cast("int").alias("conta"),
+        F.when(F.col("id") == 4000, F.raise_error(F.lit("linha ruim")))
+        .otherwise(F.col("id").cast("int"))
+        .alias("saldo"),
+    )
+
+    for mode in ("overwrite", "append"):
+        with pytest.raises(ServiceError, match="left as it was"):
+            pg.write_table(rows.repartition(4), pg_conninfo, table, mode=mode)
+
+    assertDataFrameEqual(pg.read_table(spark, pg_conninfo, table), before)
+    with pg.connect(pg_conninfo) as conn:  # no staging table left behind
+        names = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            (pg_schema,),
+        ).fetchall()
+    assert names == [("saldos",)]
 
 
 def test_reading_a_missing_table_names_it(spark: SparkSession, pg_conninfo: str, pg_schema: str):

@@ -8,6 +8,8 @@ local server's generated one); it is never logged and never part of an error mes
 
 from __future__ import annotations
 
+import logging
+import uuid
 from typing import Any
 
 import psycopg
@@ -20,6 +22,7 @@ from esteira.services.local import LOOPBACK
 from esteira.settings import Settings
 
 JDBC_DRIVER = "org.postgresql.Driver"
+log = logging.getLogger(__name__)
 
 
 def conninfo(settings: Settings, **overrides: Any) -> str:
@@ -110,28 +113,81 @@ def read_table(
 
 
 def write_table(frame: DataFrame, dsn: str, table: str, mode: str = "append") -> None:
-    """Writes a DataFrame to a PostgreSQL table (mode append or overwrite), on either engine.
+    """Writes a DataFrame to a PostgreSQL table (mode append or overwrite), atomically.
 
-    JVM Spark writes through its JDBC writer. Sail has no JDBC writer: the rows are
-    fetched as Arrow and loaded with COPY in one transaction (drop-and-create for
-    overwrite), so a failed load leaves the table as it was.
+    JVM Spark's JDBC writer commits each partition on its own and drops the table before
+    an overwrite, so it writes into a fresh staging table instead; one transaction then
+    swaps it in (overwrite) or moves its rows over (append). Sail has no JDBC writer: the
+    rows are fetched as Arrow and loaded with COPY in one transaction. Either way a
+    failed write leaves the table as it was.
     """
     if mode not in ("append", "overwrite"):
         raise ValueError(f"mode must be append or overwrite, not {mode!r}")
+    stage = _staging_name(table)
     try:
-        frame.write.format("jdbc").options(**jdbc_options(dsn, table)).mode(mode).save()
-        return
+        frame.write.format("jdbc").options(**jdbc_options(dsn, stage)).mode("overwrite").save()
     except Exception as exc:  # never echo the driver's text: it may quote row values
         if not any(sign in str(exc) for sign in (_NO_JDBC, "writer is not implemented")):
+            _drop_quietly(dsn, stage)
             raise ServiceError(
-                f"writing {table} to PostgreSQL {describe(dsn)} failed ({exc.__class__.__name__})"
+                f"writing {table} to PostgreSQL {describe(dsn)} failed ({exc.__class__.__name__}); "
+                "the table was left as it was"
             ) from None
-    try:  # Sail: the JDBC source is read-only (and nothing was written above)
-        _copy_arrow(frame, dsn, table, mode)
-    except psycopg.Error as exc:
+        stage = None
+    try:
+        if stage is None:  # Sail: the JDBC source is read-only (and nothing was written above)
+            _copy_arrow(frame, dsn, table, mode)
+        else:
+            _swap_in(dsn, stage, table, mode, frame.columns)
+    except ServiceError:
+        raise
+    except Exception as exc:  # a failed query (Sail) or transaction: class name only
+        if stage is not None:
+            _drop_quietly(dsn, stage)
         raise ServiceError(
-            f"writing {table} to PostgreSQL {describe(dsn)} failed ({exc.__class__.__name__})"
+            f"writing {table} to PostgreSQL {describe(dsn)} failed ({exc.__class__.__name__}); "
+            "the table was left as it was"
         ) from None
+
+
+def _staging_name(table: str) -> str:
+    """A fresh table beside the target (same schema): <schema>._esteira_<id>_<name>."""
+    schema, _, name = table.rpartition(".")
+    staged = f"_esteira_{uuid.uuid4().hex[:8]}_{name}"[:63]
+    return f"{schema}.{staged}" if schema else staged
+
+
+def _swap_in(dsn: str, stage: str, table: str, mode: str, columns: list[str]) -> None:
+    """One transaction: the staged rows replace the table's (overwrite) or join them."""
+    from psycopg import sql
+
+    target, staged = sql.Identifier(*table.split(".")), sql.Identifier(*stage.split("."))
+    name = sql.Identifier(table.rpartition(".")[2])
+    with connect(dsn) as conn, conn.transaction():
+        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]
+        if mode == "append" and exists:
+            names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+            conn.execute(
+                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+                    target, names, names, staged
+                )
+            )
+            conn.execute(sql.SQL("DROP TABLE {}").format(staged))
+            return
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(target))
+        conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(staged, name))
+
+
+def _drop_quietly(dsn: str, stage: str) -> None:
+    from psycopg import sql
+
+    try:
+        with connect(dsn) as conn:
+            conn.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(*stage.split(".")))
+            )
+    except psycopg.Error:
+        log.warning("could not drop the staging table %s", stage)
 
 
 _NO_JDBC = "No data source found for: jdbc"
