@@ -82,7 +82,9 @@ def tables(settings_section: NotificationsSettings, home: Path) -> Tables:
 
 
 def exists(path: str) -> bool:
-    return (Path(path) / "_delta_log").is_dir()
+    """A Delta table with at least one commit (a crash can leave an empty _delta_log)."""
+    log_dir = Path(path) / "_delta_log"
+    return log_dir.is_dir() and next(log_dir.glob("*.json"), None) is not None
 
 
 def read_kafka(session: SparkSession, bootstrap: str, cfg: NotificationsSettings) -> DataFrame:

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 # replays after a crash; the batch itself and its commit are done by then (SPARK-55271,
 # SPARK-57438), so starting the query again from the checkpoint is safe.
 _SPARK_55271 = 'IterableOps.map(scala.Function1)" because the return value of "scala.Option.get()"'
-_RESTARTS = 3
+_RESTARTS = 6  # in one run, over both queries
 # Streaming settings of the session that runs both queries. The dedupe state lives in
 # RocksDB (off-heap, spills to disk; changelog checkpointing writes only what changed per
 # batch); the shuffle partitions of a stateful query are fixed when its checkpoint is
@@ -41,13 +41,11 @@ STREAMING_CONF = {
         "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
     "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
     "spark.sql.shuffle.partitions": "2",
+    # state expiry happens in the next batch with data, not in an extra empty batch
+    "spark.sql.streaming.noDataMicroBatches.enabled": "false",
     "spark.databricks.delta.optimizeWrite.enabled": "false",
     "spark.databricks.delta.autoCompact.enabled": "false",
 }
-
-
-class _KnownSparkBug(Exception):
-    pass
 
 
 def run(settings: Settings, session: SparkSession, *, until_idle: float | None = None,
@@ -65,47 +63,42 @@ def run(settings: Settings, session: SparkSession, *, until_idle: float | None =
     for key, value in STREAMING_CONF.items():
         session.conf.set(key, value)
     with track_run(settings.runs_file, "notifications.stream", settings.engine) as run_rec:
-        for attempt in range(_RESTARTS + 1):
-            queries = _start(session, bootstrap, cfg, t, body)
-            log.info("stream started: topic %s -> %s (checkpoints %s, %s)",
-                     cfg.topic, t.root, t.checkpoint, t.bronze_checkpoint)
-            try:
-                _watch(queries, body.totals, until_idle, progress_log)
-                break
-            except _KnownSparkBug:
-                if attempt == _RESTARTS:
-                    raise ServiceError("the stream kept failing on SPARK-55271") from None
-                log.warning("Spark 4.1.1 bug SPARK-55271 after a replayed batch (already "
-                            "committed): restarting the queries from their checkpoints")
-            finally:
-                for query in queries:
-                    if query.isActive:
-                        query.stop()
+        starters = _starters(session, bootstrap, cfg, t, body)
+        queries = [start() for start in starters]
+        log.info("stream started: topic %s -> %s (checkpoints %s, %s)",
+                 cfg.topic, t.root, t.checkpoint, t.bronze_checkpoint)
+        try:
+            _watch(queries, starters, body.totals, until_idle, progress_log)
+        finally:
+            for query in queries:
+                if query.isActive:
+                    query.stop()
         run_rec.inputs["kafka"] = body.totals.records
         run_rec.outputs["silver"] = body.totals.new_messages
         run_rec.outputs["rejects"] = body.totals.rejected
     return body.totals
 
 
-def _start(session: SparkSession, bootstrap: str, cfg, t: io.Tables, body: MicroBatch) -> list:
-    """Starts the dedupe query, then the bronze one (both read the same topic)."""
-    kafka_rows = T.bronze_rows(io.read_kafka(session, bootstrap, cfg))
-    first = T.first_deliveries(T.parse_messages(kafka_rows),
-                               timedelta(hours=cfg.dedupe_horizon_hours))
-    writer = (
-        first.writeStream.queryName("notifications")
-        .foreachBatch(body)
-        .option("checkpointLocation", t.checkpoint)
-    )
-    if cfg.trigger_seconds > 0:
-        writer = writer.trigger(processingTime=f"{cfg.trigger_seconds} seconds")
-    dedupe = writer.start()
-    try:
-        bronze = io.write_bronze(T.bronze_rows(io.read_kafka(session, bootstrap, cfg)), t,
-                                 cfg.trigger_seconds)
-    except Exception:
-        dedupe.stop()
-        raise
+def _starters(session: SparkSession, bootstrap: str, cfg, t: io.Tables,
+              body: MicroBatch) -> list:
+    """How to start (and restart) the dedupe query and the bronze one (same topic)."""
+    horizon = timedelta(hours=cfg.dedupe_horizon_hours)
+
+    def dedupe():
+        kafka_rows = T.bronze_rows(io.read_kafka(session, bootstrap, cfg))
+        writer = (
+            T.first_deliveries(T.parse_messages(kafka_rows), horizon).writeStream
+            .queryName("notifications").foreachBatch(body)
+            .option("checkpointLocation", t.checkpoint)
+        )
+        if cfg.trigger_seconds > 0:
+            writer = writer.trigger(processingTime=f"{cfg.trigger_seconds} seconds")
+        return writer.start()
+
+    def bronze():
+        return io.write_bronze(T.bronze_rows(io.read_kafka(session, bootstrap, cfg)), t,
+                               cfg.trigger_seconds)
+
     return [dedupe, bronze]
 
 
@@ -128,19 +121,27 @@ def usage(settings: Settings, session: SparkSession) -> list:
     return T.usage_per_customer(gold).collect()
 
 
-def _watch(queries: list, totals: StreamTotals, until_idle: float | None,
+def _watch(queries: list, starters: list, totals: StreamTotals, until_idle: float | None,
            progress_log: Path | None) -> None:
     """Waits for both queries (the first is the dedupe one: its progress goes to
-    `progress_log` and the totals); stops once no record arrived for `until_idle` s."""
+    `progress_log` and the totals); stops once no record arrived for `until_idle` s.
+    A query that hit SPARK-55271 is restarted from its checkpoint, the other one runs on."""
     last_input = time.monotonic()
     seen = [-1] * len(queries)
+    restarts = 0
     while True:
-        for query in queries:
+        for i, query in enumerate(queries):
             failure = query.exception()
-            if failure is not None:
-                if _SPARK_55271 in str(failure):
-                    raise _KnownSparkBug
+            if failure is None:
+                continue
+            if _SPARK_55271 not in str(failure):
                 raise ServiceError(f"the notification stream failed: {_first_line(failure)}")
+            restarts += 1
+            if restarts > _RESTARTS:
+                raise ServiceError("the stream kept failing on SPARK-55271")
+            log.warning("Spark 4.1.1 bug SPARK-55271 after a replayed batch (already "
+                        "committed): restarting query %s from its checkpoint", query.name)
+            queries[i] = starters[i]()
         if not all(query.isActive for query in queries):
             return
         for i, query in enumerate(queries):
