@@ -60,7 +60,7 @@ class MicroBatch:
         the appends in threads, the gold MERGE here (its transaction id is a session
         setting; the appends name theirs as writer options, which take precedence)."""
         t, app = self.tables, self.app_id
-        clock = _Clock(batch_id)
+        clock = _Clock()
         now = datetime.now(UTC).replace(tzinfo=None)
         by_reason = T.reason_stats(parsed).collect()
         clock.lap("read+parse+dedupe")
@@ -86,10 +86,10 @@ class MicroBatch:
                 pending.append(self._pool.submit(io.append, bad, t.rejects, "ingest_date", app,
                                                  batch_id, meta))
             if n_new:
-                new = self._stamp(T.valid_messages(marked), batch_id)
-                pending.append(self._pool.submit(io.append, new, t.silver, "event_date", app,
-                                                 batch_id, meta))
-                increments = T.count_per_minute(T.valid_messages(marked), now)
+                valid = T.valid_messages(marked)
+                pending.append(self._pool.submit(io.append, self._stamp(valid, batch_id),
+                                                 t.silver, "event_date", app, batch_id, meta))
+                increments = T.count_per_minute(valid, now)
                 io.merge_gold(session, increments, t.gold, app, batch_id,
                               list(valid_stats["dates"]), meta)
                 clock.lap("gold")
@@ -124,8 +124,7 @@ class MicroBatch:
 class _Clock:
     """Seconds per step of a micro-batch, for the batch's log line."""
 
-    def __init__(self, batch_id: int) -> None:
-        self.batch_id = batch_id
+    def __init__(self) -> None:
         self.last = time.perf_counter()
         self.laps: list[tuple[str, float]] = []
 
