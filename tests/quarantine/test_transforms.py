@@ -26,6 +26,11 @@ def contact(id_, canal, sent, dias, exclus=None, assunto="a"):
     return (id_, canal, "x@exemplo.com", "11988887777", assunto, sent, exclus, dias)
 
 
+def quarantined(id_, canal, sent, qtd_dias, saida):
+    """A row of the quarantine table as `contact` rows come out of it on day D."""
+    return (id_, canal, "x@exemplo.com", "11988887777", "a", sent, qtd_dias, saida, D)
+
+
 def test_window_is_data_envio_to_day_before_saida_prevista(spark):
     rows = [
         contact("hoje", "Ofertas", date(2024, 5, 28), 5),  # sent today: in, 0 days
@@ -35,39 +40,9 @@ def test_window_is_data_envio_to_day_before_saida_prevista(spark):
     ]
     got = transforms.build_quarantine(spark.createDataFrame(rows, COMMON), D)
     expected = [
-        (
-            "hoje",
-            "Ofertas",
-            "x@exemplo.com",
-            "11988887777",
-            "a",
-            date(2024, 5, 28),
-            0,
-            date(2024, 6, 2),
-            D,
-        ),
-        (
-            "ultimo",
-            "Ofertas",
-            "x@exemplo.com",
-            "11988887777",
-            "a",
-            date(2024, 5, 24),
-            4,
-            date(2024, 5, 29),
-            D,
-        ),
-        (
-            "crm",
-            "CRM",
-            "x@exemplo.com",
-            "11988887777",
-            "a",
-            date(2024, 4, 29),
-            29,
-            date(2024, 5, 29),
-            D,
-        ),
+        quarantined("hoje", "Ofertas", date(2024, 5, 28), 0, date(2024, 6, 2)),
+        quarantined("ultimo", "Ofertas", date(2024, 5, 24), 4, date(2024, 5, 29)),
+        quarantined("crm", "CRM", date(2024, 4, 29), 29, date(2024, 5, 29)),
     ]
     assertDataFrameEqual(got, spark.createDataFrame(expected, OUT))
 
