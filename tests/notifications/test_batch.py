@@ -89,3 +89,22 @@ def test_replayed_batches_count_once_and_the_watermark_survives_a_restart(
         (datetime(2019, 12, 30, 14, 1), 1)]
     reasons = sorted(r["reason"] for r in spark.read.format("delta").load(t.rejects).collect())
     assert reasons == ["not JSON", "too late"]
+
+
+
+def test_a_batch_rewrites_only_the_hours_it_counts(spark: SparkSession,
+                                                   body: MicroBatch) -> None:
+    """Gold is partitioned by hour: adding to 15:00 leaves 14:59's file alone (by date
+    alone, one file held both and every MERGE copied the whole day so far)."""
+    t = body.tables
+    body(_batch(spark, [_msg("A", "2020-02-03T14:59:01Z"), _msg("B", "2020-02-03T15:00:30Z")],
+                0), 0)
+    body(_batch(spark, [_msg("C", "2020-02-03T15:00:40Z")], 2), 1)
+    assert _gold(spark, t) == {"14:59": 1, "15:00": 2}
+    last = max(Path(t.gold, "_delta_log").glob("*.json"))
+    actions = [json.loads(line) for line in last.read_text(encoding="utf-8").splitlines()]
+    removed = [a["remove"]["path"] for a in actions if "remove" in a]
+    added = [a["add"]["path"] for a in actions if "add" in a]
+    assert removed and added
+    assert all("event_date=2020-02-03/event_hour=15/" in p for p in removed + added), (
+        removed + added)

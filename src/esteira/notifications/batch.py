@@ -91,7 +91,7 @@ class MicroBatch:
                                                  t.silver, "event_date", app, batch_id, meta))
                 increments = T.count_per_minute(valid, now)
                 io.merge_gold(session, increments, t.gold, app, batch_id,
-                              list(valid_stats["dates"]), meta)
+                              list(valid_stats["hours"]), meta)
                 clock.lap("gold")
         finally:
             _settle(pending)

@@ -28,6 +28,11 @@ class NotificationsSettings(BaseModel):
         2.0, ge=0, description="micro-batch interval; 0 = back to back (freshness: a message "
         "waits at most this long for its batch to start)"
     )
+    bronze_trigger_seconds: float = Field(
+        10.0, ge=0, description="micro-batch interval of the bronze query (the archive of "
+        "raw records): longer than `trigger_seconds` so that it takes fewer commits and "
+        "less CPU from the counting query; 0 = back to back"
+    )
     max_offsets_per_trigger: int | None = Field(
         None, ge=1, description="cap on records per micro-batch (None: all available)"
     )

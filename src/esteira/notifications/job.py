@@ -97,7 +97,7 @@ def _starters(session: SparkSession, bootstrap: str, cfg, t: io.Tables,
 
     def bronze():
         return io.write_bronze(T.bronze_rows(io.read_kafka(session, bootstrap, cfg)), t,
-                               cfg.trigger_seconds)
+                               cfg.bronze_trigger_seconds)
 
     return [dedupe, bronze]
 

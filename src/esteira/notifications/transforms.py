@@ -169,6 +169,7 @@ def count_per_minute(new_messages: DataFrame, updated_at: datetime) -> DataFrame
         .groupBy(*GOLD_KEYS)
         .agg(F.count(F.lit(1)).alias("notifications"))
         .withColumn("event_date", F.to_date("minute"))
+        .withColumn("event_hour", F.hour("minute"))
         .withColumn("updated_at", F.lit(updated_at).cast("timestamp"))
     )
 
@@ -185,10 +186,13 @@ def usage_per_customer(gold: DataFrame) -> DataFrame:
 
 def reason_stats(parsed: DataFrame) -> DataFrame:
     """Rows per reason (NULL = valid) with the newest and oldest event time of each, and
-    the event dates (gold's partitions) each touches."""
+    the event dates and hours (gold's partitions) each touches."""
     return parsed.groupBy("reason").agg(
         F.count(F.lit(1)).alias("n"),
         F.max("event_datetime").alias("newest"),
         F.min("event_datetime").alias("oldest"),
         F.collect_set(F.to_date("event_datetime")).alias("dates"),
+        # (date, hour) as text in the session's time zone (UTC): a Python datetime would
+        # come back in the driver's local zone and name the wrong hour in gold's MERGE
+        F.collect_set(F.date_format("event_datetime", "yyyy-MM-dd HH")).alias("hours"),
     )
