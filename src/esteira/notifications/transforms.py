@@ -186,12 +186,11 @@ def usage_per_customer(gold: DataFrame) -> DataFrame:
 
 def reason_stats(parsed: DataFrame) -> DataFrame:
     """Rows per reason (NULL = valid) with the newest and oldest event time of each, and
-    the event dates and hours (gold's partitions) each touches."""
+    the (date, hour) gold partitions each touches."""
     return parsed.groupBy("reason").agg(
         F.count(F.lit(1)).alias("n"),
         F.max("event_datetime").alias("newest"),
         F.min("event_datetime").alias("oldest"),
-        F.collect_set(F.to_date("event_datetime")).alias("dates"),
         # (date, hour) as text in the session's time zone (UTC): a Python datetime would
         # come back in the driver's local zone and name the wrong hour in gold's MERGE
         F.collect_set(F.date_format("event_datetime", "yyyy-MM-dd HH")).alias("hours"),
