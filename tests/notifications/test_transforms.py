@@ -107,15 +107,15 @@ def test_first_deliveries_keep_one_row_per_message_id_and_every_broken_record(
 
 
 @pytest.mark.parametrize("late_minute", ["2020-02-03T11:30:10+00:00"])
-def test_count_per_minute_puts_late_messages_in_their_own_minute(
+def test_gold_increments_put_late_messages_in_their_own_minute(
     spark: SparkSession, late_minute: str
 ) -> None:
     values = [_msg(message_id="A"), _msg(message_id="B", event_datetime="2020-02-03T14:00:59Z"),
               _msg(message_id="C", event_datetime="2020-02-03T14:01:00Z"),
               _msg(message_id="D", channel="SMS"),
               _msg(message_id="E", event_datetime=late_minute)]
-    valid = T.valid_messages(T.parse_messages(_bronze(spark, values)))
-    counts = T.count_per_minute(valid, NOW).select("customer_id", "channel", "minute",
+    summary = T.batch_summary(T.parse_messages(_bronze(spark, values + [b"quebrado"])))
+    counts = T.gold_increments(summary, NOW).select("customer_id", "channel", "minute",
                                                    "notifications", "updated_at")
     expected = spark.createDataFrame(
         [(7494212, "Whatsapp", datetime(2020, 2, 3, 14, 0), 2, NOW),

@@ -56,50 +56,47 @@ class MicroBatch:
             parsed.unpersist()
 
     def _process(self, session: SparkSession, parsed: DataFrame, batch_id: int) -> None:
-        """Stats first (one pass that also feeds the cache), then the three writes at once:
-        the appends in threads, the gold MERGE here (its transaction id is a session
-        setting; the appends name theirs as writer options, which take precedence)."""
+        """One collected summary (the pass that also feeds the cache) gives the counts,
+        the watermark and gold's increments; then the three writes at once: the appends
+        from the cache in threads, the gold MERGE from the small collected increments
+        here (its transaction id is a session setting; the appends name theirs as writer
+        options, which take precedence)."""
         t, app = self.tables, self.app_id
         clock = _Clock()
-        now = datetime.now(UTC).replace(tzinfo=None)
-        by_reason = T.reason_stats(parsed).collect()
+        now = datetime.now(UTC)
+        summary = Summary(T.batch_summary(parsed).collect())
         clock.lap("read+parse+dedupe")
-        if not by_reason:
+        if not summary.rows:
             return
-        valid_stats = next((r for r in by_reason if r["reason"] is None), None)
         previous = self._previous_watermark(session, batch_id)
-        candidates = [w for w in (previous, valid_stats and valid_stats["newest"]) if w]
-        watermark = max(candidates) if candidates else None
-        reasons = {r["reason"]: r["n"] for r in by_reason if r["reason"] is not None}
-        n_new = valid_stats["n"] if valid_stats else 0
+        watermark = max((w for w in (previous, summary.newest) if w), default=None)
         marked = parsed
-        if valid_stats and watermark and valid_stats["oldest"] < watermark - self.max_lateness:
+        if summary.oldest and watermark and summary.oldest < watermark - self.max_lateness:
             marked = T.too_late(parsed, watermark, self.max_lateness)
-            reasons["too late"] = marked.filter(F.col("reason") == "too late").count()
-            n_new -= reasons["too late"]
+            summary = Summary(T.batch_summary(marked).collect())
         meta = json.dumps({"app_id": app, "batch_id": batch_id,
                            "watermark": watermark.isoformat() if watermark else None})
         pending: list[Future] = []
         try:
-            if reasons:
+            if summary.reasons:
                 bad = self._stamp(T.rejects(marked), batch_id)
                 pending.append(self._pool.submit(io.append, bad, t.rejects, "ingest_date", app,
                                                  batch_id, meta))
-            if n_new:
-                valid = T.valid_messages(marked)
-                pending.append(self._pool.submit(io.append, self._stamp(valid, batch_id),
-                                                 t.silver, "event_date", app, batch_id, meta))
-                increments = T.count_per_minute(valid, now)
-                io.merge_gold(session, increments, t.gold, app, batch_id,
-                              list(valid_stats["hours"]), meta)
+            if summary.n_new:
+                valid = self._stamp(T.valid_messages(marked), batch_id)
+                pending.append(self._pool.submit(io.append, valid, t.silver, "event_date", app,
+                                                 batch_id, meta))
+                counted = session.createDataFrame(summary.valid, T.SUMMARY_SCHEMA)
+                io.merge_gold(session, T.gold_increments(counted, now), t.gold, app, batch_id,
+                              summary.hours, meta)
                 clock.lap("gold")
         finally:
             _settle(pending)
         clock.lap("appends")
         self._watermark = (batch_id, watermark)
-        n_rejected = sum(reasons.values())
-        self._count(n_new, reasons)
-        log.info("batch %d: %d new, %d rejected (%s)", batch_id, n_new, n_rejected, clock)
+        self._count(summary.n_new, summary.reasons)
+        log.info("batch %d: %d new, %d rejected (%s)", batch_id, summary.n_new,
+                 sum(summary.reasons.values()), clock)
 
     def _stamp(self, df: DataFrame, batch_id: int) -> DataFrame:
         """The writing stream and micro-batch of each row (silver and rejects)."""
@@ -119,6 +116,30 @@ class MicroBatch:
         tot.rejected += sum(reasons.values())
         for reason, n in reasons.items():
             tot.reasons[reason] = tot.reasons.get(reason, 0) + n
+
+
+class Summary:
+    """A collected `transforms.batch_summary`: counts per reject reason, new messages,
+    their newest and oldest event time (UTC), the gold hours they touch."""
+
+    def __init__(self, rows: list) -> None:
+        self.rows = rows
+        self.valid = [r for r in rows if r["reason"] is None]
+        self.reasons: dict[str, int] = {}
+        for row in rows:
+            if row["reason"] is not None:
+                self.reasons[row["reason"]] = self.reasons.get(row["reason"], 0) + row["n"]
+        self.n_new = sum(r["n"] for r in self.valid)
+        self.newest = _utc(max((r["newest_us"] for r in self.valid), default=None))
+        self.oldest = _utc(min((r["oldest_us"] for r in self.valid), default=None))
+        self.hours = sorted({_utc(r["minute_us"]).strftime("%Y-%m-%d %H") for r in self.valid})
+
+
+def _utc(micros: int | None) -> datetime | None:
+    return None if micros is None else _EPOCH + timedelta(microseconds=micros)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class _Clock:

@@ -24,7 +24,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -208,6 +208,7 @@ def previous_watermark(session: SparkSession, t: Tables, app_id: str,
             continue
         if meta.get("watermark"):
             mark = datetime.fromisoformat(meta["watermark"])
+            mark = mark if mark.tzinfo else mark.replace(tzinfo=UTC)  # written before 11/2026
             best = mark if best is None else max(best, mark)
     return best
 

@@ -3,7 +3,8 @@
 The stream goes: Kafka records -> `bronze_rows` -> `parse_messages` (typed columns plus
 `reason`, NULL when the record is a valid message) -> `first_deliveries` (Spark's state
 store drops a message_id seen within the horizon of arrival time) -> then, per
-micro-batch, `too_late` -> `valid_messages` / `rejects` -> `count_per_minute` -> gold.
+micro-batch, `batch_summary` (collected) -> `too_late` -> `valid_messages` / `rejects`,
+and `gold_increments` -> gold.
 """
 
 from __future__ import annotations
@@ -162,18 +163,6 @@ def first_deliveries(parsed: DataFrame, horizon: timedelta) -> DataFrame:
     )
 
 
-def count_per_minute(new_messages: DataFrame, updated_at: datetime) -> DataFrame:
-    """Gold increments: messages per customer, channel and event-time minute."""
-    return (
-        new_messages.withColumn("minute", F.date_trunc("minute", "event_datetime"))
-        .groupBy(*GOLD_KEYS)
-        .agg(F.count(F.lit(1)).alias("notifications"))
-        .withColumn("event_date", F.to_date("minute"))
-        .withColumn("event_hour", F.hour("minute"))
-        .withColumn("updated_at", F.lit(updated_at).cast("timestamp"))
-    )
-
-
 def usage_per_customer(gold: DataFrame) -> DataFrame:
     """Notifications per customer and channel with the last update (the seed's panel)."""
     return (
@@ -184,14 +173,35 @@ def usage_per_customer(gold: DataFrame) -> DataFrame:
     )
 
 
-def reason_stats(parsed: DataFrame) -> DataFrame:
-    """Rows per reason (NULL = valid) with the newest and oldest event time of each, and
-    the (date, hour) gold partitions each touches."""
-    return parsed.groupBy("reason").agg(
+SUMMARY_KEYS = ("reason", "customer_id", "customer_name", "channel", "minute_us")
+SUMMARY_SCHEMA = ("reason string, customer_id long, customer_name string, channel string, "
+                  "minute_us long, n long, newest_us long, oldest_us long")
+
+
+def batch_summary(parsed: DataFrame) -> DataFrame:
+    """Rows per reason (NULL = valid) and, for valid messages, per gold key and minute,
+    with the newest and oldest event time: small enough to collect (a row per customer,
+    channel and minute touched, plus one per reject reason), and everything a micro-batch
+    needs besides its appends: counts per reason, the watermark, gold's increments.
+    Times as UTC epoch microseconds: a collected Python datetime would come back in the
+    driver's local zone."""
+    return parsed.groupBy(
+        "reason", "customer_id", "customer_name", "channel",
+        F.unix_micros(F.date_trunc("minute", "event_datetime")).alias("minute_us"),
+    ).agg(
         F.count(F.lit(1)).alias("n"),
-        F.max("event_datetime").alias("newest"),
-        F.min("event_datetime").alias("oldest"),
-        # (date, hour) as text in the session's time zone (UTC): a Python datetime would
-        # come back in the driver's local zone and name the wrong hour in gold's MERGE
-        F.collect_set(F.date_format("event_datetime", "yyyy-MM-dd HH")).alias("hours"),
+        F.unix_micros(F.max("event_datetime")).alias("newest_us"),
+        F.unix_micros(F.min("event_datetime")).alias("oldest_us"),
+    )
+
+
+def gold_increments(summary: DataFrame, updated_at: datetime) -> DataFrame:
+    """Gold increments from a batch summary's valid rows: messages per customer, channel
+    and event-time minute (a late message in its own minute), with gold's partitions."""
+    minute = F.timestamp_micros("minute_us")
+    return summary.filter(F.col("reason").isNull()).select(
+        "customer_id", "customer_name", "channel", minute.alias("minute"),
+        F.col("n").alias("notifications"), F.to_date(minute).alias("event_date"),
+        F.hour(minute).alias("event_hour"),
+        F.lit(updated_at).cast("timestamp").alias("updated_at"),
     )
