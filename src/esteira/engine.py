@@ -112,6 +112,31 @@ def connector_jars(jars_dir: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.jar") if _artifact(p.name) not in shipped)
 
 
+def local_fs_conf(master: str, jars: list[Path]) -> dict[str, str]:
+    """file:// without a child process per file, in local mode.
+
+    Without Hadoop's native library (not on Maven Central) its local file system runs
+    `chmod` in a child process for every file it creates and `readlink` for every
+    rename: parquet files, Delta's log, each streaming checkpoint file. Forking a
+    multi-GB JVM dozens of times a second takes a visible share of a 2-core machine
+    (bench/notifications_stream.py: batches of about 8 s instead of 9-10.5 s).
+    BareLocalFileSystem does the same through java.nio; it must be on the JVM's own
+    class path (Spark reads its jars through the file system it replaces), and the
+    streaming checkpoints go through the FileSystem API so that they use it too.
+    Only for `local[...]`: a cluster's executors have their own file systems.
+    """
+    bare = next((j for j in jars if j.name.startswith("hadoop-bare-naked-local-fs-")), None)
+    if bare is None or not master.startswith("local"):
+        return {}
+    return {
+        "spark.driver.extraClassPath": str(bare.resolve()),
+        "spark.hadoop.fs.file.impl": "com.globalmentor.apache.hadoop.fs.BareLocalFileSystem",
+        "spark.sql.streaming.checkpointFileManagerClass":
+            "org.apache.spark.sql.execution.streaming.checkpointing."
+            "FileSystemBasedCheckpointFileManager",
+    }
+
+
 def _artifact(jar_name: str) -> str:
     match = _JAR_NAME.match(jar_name)
     return match.group("artifact") if match else jar_name
@@ -142,6 +167,8 @@ def _jvm_session(settings: Settings) -> SparkSession:
         .config("spark.databricks.delta.snapshotPartitions", "2")
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse}")
     )
+    for key, value in local_fs_conf(settings.spark.master, jars).items():
+        builder = builder.config(key, value)
     for key, value in s3a_conf().items():  # s3a:// (hadoop-aws) from the AWS_* environment
         builder = builder.config(f"spark.hadoop.{key}", value)
     for key, value in settings.spark.conf.items():

@@ -64,15 +64,20 @@ def test_replayed_batches_count_once_and_the_watermark_survives_a_restart(
     second = _batch(spark, [_msg("C", "2020-02-03T14:01:00Z"), _msg("C", "2020-02-03T14:01:00Z"),
                             _msg("L", "2020-02-03T11:15:00Z")], 4)
 
-    def crash(*_args, **_kw) -> None:
-        raise RuntimeError("killed after silver, before gold")
+    append = io.append
 
-    monkeypatch.setattr(io, "merge_gold", crash)
+    def crash(df, path, *args, **kw) -> None:
+        if path == t.silver:
+            raise RuntimeError("killed after gold, before silver")
+        append(df, path, *args, **kw)
+
+    monkeypatch.setattr(io, "append", crash)
     with pytest.raises(RuntimeError):
         body(second, 1)
     monkeypatch.undo()
-    assert spark.read.format("delta").load(t.silver).count() == 4  # silver has batch 1
-    body(second, 1)  # the replay: gold catches up, silver is not appended twice
+    assert _gold(spark, t) == {"14:00": 2, "14:01": 1, "11:15": 1}  # gold has batch 1
+    assert spark.read.format("delta").load(t.silver).count() == 2
+    body(second, 1)  # the replay: silver catches up, gold is not counted twice
     assert _gold(spark, t) == {"14:00": 2, "14:01": 1, "11:15": 1}
     assert spark.read.format("delta").load(t.silver).count() == 4
     rejects = spark.read.format("delta").load(t.rejects).collect()
@@ -89,7 +94,6 @@ def test_replayed_batches_count_once_and_the_watermark_survives_a_restart(
         (datetime(2019, 12, 30, 14, 1), 1)]
     reasons = sorted(r["reason"] for r in spark.read.format("delta").load(t.rejects).collect())
     assert reasons == ["not JSON", "too late"]
-
 
 
 def test_a_batch_rewrites_only_the_hours_it_counts(spark: SparkSession,

@@ -3,8 +3,8 @@
 Real broker (tests/service_fixtures.py), real JVM Spark in a child process, real Delta
 tables. The three kills land in the worst windows a crash can hit:
 1. while a micro-batch is being processed (right after Spark logged its offsets);
-2. right after silver committed a batch, before gold did;
-3. right after gold committed a batch, before Spark recorded the batch (and its state).
+2. right after gold committed a batch, before silver did (gold is written first);
+3. right after silver committed a batch, before Spark recorded the batch (and its state).
 After a last run until idle, gold must equal the generator's distinct counts per
 customer, channel and minute; bronze must hold every Kafka record exactly once and
 rejects every broken record with its reason.
@@ -102,14 +102,14 @@ def test_sigkill_three_times_loses_nothing_and_counts_nothing_twice(
     _kill(proc)  # 1: in the middle of a micro-batch
 
     proc = _start(env, log)
-    silver = _commits(root / "silver")
-    _wait(lambda: _commits(root / "silver") > silver, proc, "a silver commit")
-    _kill(proc)  # 2: silver has the batch, gold does not
-
-    proc = _start(env, log)
     gold = _commits(root / "gold")
     _wait(lambda: _commits(root / "gold") > gold, proc, "a gold commit")
-    _kill(proc)  # 3: gold has the batch, Spark has not committed it
+    _kill(proc)  # 2: gold has the batch, silver does not
+
+    proc = _start(env, log)
+    silver = _commits(root / "silver")
+    _wait(lambda: _commits(root / "silver") > silver, proc, "a silver commit")
+    _kill(proc)  # 3: silver has the batch too, Spark has not committed it
 
     producer.join(timeout=180)
     assert tallies, "the producer did not finish"

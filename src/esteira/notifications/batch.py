@@ -1,10 +1,10 @@
 """One micro-batch of the deduplicating query (the foreachBatch body), exactly once.
 
 It receives records already parsed and stripped of re-deliveries by Spark's state store
-(`transforms.first_deliveries`): rejects (with reasons) and first deliveries -> silver,
-per-minute increments MERGEd into gold. Every write carries the Delta transaction id
-(app_id, batch_id), and every commit the batch's watermark as userMetadata (read back
-after a restart): see esteira.notifications.io.
+(`transforms.first_deliveries`): per-minute increments MERGEd into gold first, then
+rejects (with reasons) and first deliveries -> silver. Every write carries the Delta
+transaction id (app_id, batch_id), and every commit the batch's watermark as
+userMetadata (read back after a restart): see esteira.notifications.io.
 """
 
 from __future__ import annotations
@@ -57,10 +57,11 @@ class MicroBatch:
 
     def _process(self, session: SparkSession, parsed: DataFrame, batch_id: int) -> None:
         """One collected summary (the pass that also feeds the cache) gives the counts,
-        the watermark and gold's increments; then the three writes at once: the appends
-        from the cache in threads, the gold MERGE from the small collected increments
-        here (its transaction id is a session setting; the appends name theirs as writer
-        options, which take precedence)."""
+        the watermark and gold's increments. Gold is written first and alone, from the
+        small collected increments: it is what readers wait for, and sharing the two
+        cores with the appends made it finish last. Then silver and rejects append
+        from the cache at once. Gold's transaction id is a session setting; the
+        appends name theirs as writer options, which take precedence."""
         t, app = self.tables, self.app_id
         clock = _Clock()
         now = datetime.now(UTC)
@@ -76,6 +77,11 @@ class MicroBatch:
             summary = Summary(T.batch_summary(marked).collect())
         meta = json.dumps({"app_id": app, "batch_id": batch_id,
                            "watermark": watermark.isoformat() if watermark else None})
+        if summary.n_new:
+            counted = session.createDataFrame(summary.valid, T.SUMMARY_SCHEMA)
+            io.merge_gold(session, T.gold_increments(counted, now), t.gold, app, batch_id,
+                          summary.hours, meta)
+            clock.lap("gold")
         pending: list[Future] = []
         try:
             if summary.reasons:
@@ -86,10 +92,6 @@ class MicroBatch:
                 valid = self._stamp(T.valid_messages(marked), batch_id)
                 pending.append(self._pool.submit(io.append, valid, t.silver, "event_date", app,
                                                  batch_id, meta))
-                counted = session.createDataFrame(summary.valid, T.SUMMARY_SCHEMA)
-                io.merge_gold(session, T.gold_increments(counted, now), t.gold, app, batch_id,
-                              summary.hours, meta)
-                clock.lap("gold")
         finally:
             _settle(pending)
         clock.lap("appends")

@@ -45,6 +45,14 @@ STREAMING_CONF = {
     "spark.sql.streaming.noDataMicroBatches.enabled": "false",
     "spark.databricks.delta.optimizeWrite.enabled": "false",
     "spark.databricks.delta.autoCompact.enabled": "false",
+    # Tables this stream creates write a Delta checkpoint every 100 commits, not 10: the
+    # checkpoint is written inside the commit, and every table is written once per batch,
+    # so at 10 all of them checkpointed in the same batch and stalled the stream every
+    # ten batches (the freshness benchmark's p95). Existing tables keep their interval.
+    "spark.databricks.delta.properties.defaults.checkpointInterval": "100",
+    # gold's MERGE source is a small local relation built from the collected batch
+    # summary: deterministic, nothing to copy first
+    "spark.databricks.delta.merge.materializeSource": "none",
 }
 
 
