@@ -285,8 +285,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120)
     parser.add_argument("--rates", default="2500,5000,10000,20000,30000")
     parser.add_argument("--trigger", type=float, default=2.0, help="trigger interval (s)")
-    parser.add_argument("--warmup", type=float, default=30,
-                        help="seconds of traffic before freshness is measured")
+    parser.add_argument("--warmup", type=float, default=60,
+                        help="seconds of traffic before freshness is measured: a cold JVM's "
+                        "first batches build a backlog that takes about a minute to drain")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--keep", action="store_true",
                         help="keep the lakes and stream logs (printed path) for a look")
