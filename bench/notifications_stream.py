@@ -289,6 +289,7 @@ def main() -> None:
                         help="seconds of traffic before freshness is measured: a cold JVM's "
                         "first batches build a backlog that takes about a minute to drain")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-freshness", action="store_true")
     parser.add_argument("--keep", action="store_true",
                         help="keep the lakes and stream logs (printed path) for a look")
     args = parser.parse_args()
@@ -319,6 +320,8 @@ def main() -> None:
                 f"  highest sustained rate: {best or 0:,.0f} msg/s "
                 f"(target 20,000; ratio {(best or 0) / 20000:.2f})"
             )
+        if args.skip_freshness:
+            return
         fresh = freshness(work, 5000, seconds, args.trigger, args.warmup)
         steady, warm = fresh["steady"], fresh["warmup"]
         print(
