@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from esteira.engine import connector_jars
+from esteira.engine import connector_jars, local_fs_conf
 from esteira.errors import EngineError
 
 
@@ -26,6 +26,24 @@ def test_connector_jars_skip_what_pyspark_ships(tmp_path: Path):
         (folder / name).touch()
     names = [p.name for p in connector_jars(tmp_path / "jars")]
     assert names == ["delta-spark_2.13-4.2.0.jar", "postgresql-42.7.8.jar"]
+
+
+def test_local_mode_writes_files_through_java_nio(engine: str, spark) -> None:
+    """Hadoop's own local file system forks `chmod`/`readlink` per file (no native lib)."""
+    if engine != "spark":
+        pytest.skip("a JVM setting")
+    bare = "com.globalmentor.apache.hadoop.fs.BareLocalFileSystem"
+    assert spark.conf.get("spark.hadoop.fs.file.impl") == bare
+    assert spark.conf.get("spark.sql.streaming.checkpointFileManagerClass").endswith(
+        "FileSystemBasedCheckpointFileManager")
+
+
+def test_the_nio_file_system_is_for_local_mode_only(tmp_path: Path):
+    jar = tmp_path / "hadoop-bare-naked-local-fs-0.1.0.jar"
+    jar.touch()
+    assert local_fs_conf("local[*]", [jar])["spark.driver.extraClassPath"] == str(jar)
+    assert local_fs_conf("spark://cluster:7077", [jar]) == {}
+    assert local_fs_conf("local[2]", []) == {}
 
 
 def test_missing_jar_cache_says_how_to_fetch(tmp_path: Path):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from esteira.notifications import io
+from esteira.notifications import batch, io
 from esteira.notifications import transforms as T
 from esteira.notifications.batch import MicroBatch
 from esteira.settings import Settings, load_settings
@@ -112,3 +112,19 @@ def test_a_batch_rewrites_only_the_hours_it_counts(spark: SparkSession,
     assert removed and added
     assert all("event_date=2020-02-03/event_hour=15/" in p for p in removed + added), (
         removed + added)
+
+
+def test_a_backlog_batch_appends_silver_beside_gold_and_still_counts_once(
+    spark: SparkSession, body: MicroBatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over GOLD_ALONE_UP_TO messages silver is appended while gold merges: same rows."""
+    monkeypatch.setattr(batch, "GOLD_ALONE_UP_TO", 0)
+    t = body.tables
+    big = _batch(spark, [_msg("A", "2020-02-03T14:00:01Z"), _msg("B", "2020-02-03T14:00:30Z"),
+                         b"quebrado"], 0)
+    body(big, 0)
+    body(big, 0)  # replayed
+    assert _gold(spark, t) == {"14:00": 2}
+    silver = spark.read.format("delta").load(t.silver).collect()
+    assert sorted(r["message_id"] for r in silver) == ["A", "B"]
+    assert spark.read.format("delta").load(t.rejects).count() == 1

@@ -64,8 +64,8 @@ class MicroBatch:
         cores with the appends made it finish last. Then silver and rejects append
         from the cache at once. A batch over GOLD_ALONE_UP_TO messages (a backlog: the
         stream is behind anyway) appends silver beside gold instead, which drains it
-        sooner. Gold's transaction id is a session setting; the
-        appends name theirs as writer options, which take precedence."""
+        sooner. Gold's transaction id is a session setting; the appends name theirs as
+        writer options, which take precedence."""
         t, app = self.tables, self.app_id
         clock = _Clock()
         now = datetime.now(UTC)
@@ -85,7 +85,7 @@ class MicroBatch:
         overlap = summary.n_new > GOLD_ALONE_UP_TO
         pending: list[Future] = []
         try:
-            if summary.n_new and overlap:
+            if overlap:
                 pending.append(self._pool.submit(self._append_silver, marked, batch_id, meta))
             if summary.n_new:
                 counted = session.createDataFrame(summary.valid, T.SUMMARY_SCHEMA)

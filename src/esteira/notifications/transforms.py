@@ -15,7 +15,6 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 FIELDS = ("customer_id", "message_id", "customer_name", "channel", "payload", "event_datetime")
-GOLD_KEYS = ("customer_id", "customer_name", "channel", "minute")
 _ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
 _CUSTOMER_ID = r"^[0-9]{1,18}$"  # fits a BIGINT
 _STRUCT = ", ".join(f"{name} string" for name in FIELDS)  # numbers and objects come as text
@@ -173,7 +172,6 @@ def usage_per_customer(gold: DataFrame) -> DataFrame:
     )
 
 
-SUMMARY_KEYS = ("reason", "customer_id", "customer_name", "channel", "minute_us")
 SUMMARY_SCHEMA = ("reason string, customer_id long, customer_name string, channel string, "
                   "minute_us long, n long, newest_us long, oldest_us long")
 
