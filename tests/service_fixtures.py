@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from esteira import endpoints
 from esteira.connectors import kafka as kafka_io
 from esteira.connectors import postgres as pg
 from esteira.services import kafka as kafka_service
@@ -49,7 +50,7 @@ def _unique(request: pytest.FixtureRequest, prefix: str, limit: int) -> str:
 def kafka_bootstrap() -> str:
     settings = _suite_settings()
     kafka_service.up(settings)
-    return kafka_service.bootstrap_servers(settings)
+    return endpoints.kafka_bootstrap(settings)
 
 
 @pytest.fixture
@@ -73,7 +74,7 @@ def kafka_topic(
 def pg_conninfo() -> str:
     settings = _suite_settings()
     pg_service.up(settings)
-    return pg.conninfo(settings)
+    return endpoints.postgres_dsn(settings)
 
 
 @pytest.fixture

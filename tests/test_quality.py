@@ -7,7 +7,14 @@ from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
 from esteira.errors import QualityError
-from esteira.quality import Expectation, flag_failures, measure, passed_rows, rejected_rows
+from esteira.quality import (
+    Expectation,
+    QualityReport,
+    flag_failures,
+    measure,
+    passed_rows,
+    rejected_rows,
+)
 from esteira.runlog import read_runs, track_run
 
 RULES = [
@@ -72,3 +79,21 @@ def test_run_log_records_success_and_failure(tmp_path, rows):
     assert ok["status"] == "succeeded" and ok["inputs"] == {"rows": 5}
     assert ok["rules"]["rows.amount_positive"] == {"action": "drop", "failed": 2}
     assert failed["status"] == "failed" and failed["error"] == "broken"
+
+
+def test_rejected_counts_rows_once_and_groups_add_up(rows):
+    flagged = flag_failures(rows.withColumn("grupo", (rows.amount > 0).cast("string")), RULES)
+    report = measure(flagged, RULES, by="grupo")
+    # rows 2, 3 and 4 break a drop rule (row 4 breaks two): three rows set aside
+    assert (report.rows, report.rejected, report.passed) == (5, 3, 2)
+    assert report.failures == {"id_present": 2, "amount_positive": 2, "email_like": 2}
+    positive, negative = report.groups["true"], report.groups["false"]
+    assert (positive.rows, positive.rejected) == (3, 1)
+    assert (negative.rows, negative.rejected) == (2, 2)
+    assert negative.failures == {"id_present": 1, "amount_positive": 2, "email_like": 1}
+
+
+def test_report_from_counts_gathered_elsewhere():
+    report = QualityReport.from_counts(RULES, {"_rows": 7, "_rejected": 2, "_rule_1": 2})
+    assert report.failures == {"id_present": 0, "amount_positive": 2, "email_like": 0}
+    assert report.passed == 5

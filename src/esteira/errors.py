@@ -51,3 +51,13 @@ class EngineError(EsteiraError):
 
 class ServiceError(EsteiraError):
     """A local or external service (Kafka, PostgreSQL) is not available."""
+
+
+def first_line(exc: BaseException | object) -> str:
+    """The first line of an exception's text (at most 300 characters), else its class.
+
+    Only for our own errors and engine errors that quote no data: a driver's or engine's
+    text can carry row values, so a message built from one must not reach a user.
+    """
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else exc.__class__.__name__

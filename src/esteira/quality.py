@@ -10,7 +10,8 @@ A condition that evaluates to NULL counts as broken.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pyspark.sql import Column, DataFrame
@@ -63,21 +64,54 @@ def rejected_rows(flagged: DataFrame, rules: list[Expectation]) -> DataFrame:
     )
 
 
-def failure_counts(flagged: DataFrame, rules: list[Expectation]) -> DataFrame:
-    """One row: the number of rows breaking each rule, plus `_rows`, the rows seen."""
-    aggs = [F.count(F.lit(1)).alias("_rows")]
+def failure_counts(flagged: DataFrame, rules: list[Expectation],
+                   by: list[str] | None = None) -> DataFrame:
+    """One row (per `by` group): `_rows` seen, `_rejected` (broke a drop or fail rule)
+    and the rows breaking each rule, in column `rule_column(i)`."""
+    aggs = [
+        F.count(F.lit(1)).alias("_rows"),
+        F.sum(_broke_any(rules, ("drop", "fail")).cast("long")).alias("_rejected"),
+    ]
     aggs += [
-        F.sum(F.array_contains(F.col(FAILED), r.name).cast("long")).alias(f"r{i}")
+        F.sum(F.array_contains(F.col(FAILED), r.name).cast("long")).alias(rule_column(i))
         for i, r in enumerate(rules)
     ]
-    return flagged.agg(*aggs)
+    return flagged.groupBy(*by).agg(*aggs) if by else flagged.agg(*aggs)
+
+
+def rule_column(index: int) -> str:
+    return f"_rule_{index}"
 
 
 @dataclass
 class QualityReport:
+    """Rows seen, rows set aside (a drop or fail rule broken) and failures per rule;
+    `groups` holds the same per group (e.g. per channel) when measured `by` one."""
+
     rows: int
     failures: dict[str, int]
     rules: list[Expectation]
+    rejected: int = 0
+    groups: dict[str, QualityReport] = field(default_factory=dict)
+
+    @classmethod
+    def from_counts(cls, rules: list[Expectation], row: Mapping[str, object]) -> QualityReport:
+        """A report from one `failure_counts` row, or any mapping with its columns
+        (`_rows`, `_rejected`, `_rule_<i>`): counts a job gathered in a pass of its own."""
+        failures = {r.name: int(row.get(rule_column(i)) or 0) for i, r in enumerate(rules)}
+        return cls(rows=int(row.get("_rows") or 0), failures=failures, rules=rules,
+                   rejected=int(row.get("_rejected") or 0))
+
+    @property
+    def passed(self) -> int:
+        return self.rows - self.rejected
+
+    def merge(self, other: QualityReport) -> QualityReport:
+        """Two reports of the same rules added up (e.g. a stream's batches)."""
+        failures = {r.name: self.failures.get(r.name, 0) + other.failures.get(r.name, 0)
+                    for r in self.rules}
+        return QualityReport(self.rows + other.rows, failures, self.rules,
+                             self.rejected + other.rejected)
 
     def as_dict(self) -> dict[str, dict[str, object]]:
         return {
@@ -95,8 +129,16 @@ class QualityReport:
             raise QualityError(f"{source}: expectation failed: {failed}; nothing written")
 
 
-def measure(flagged: DataFrame, rules: list[Expectation]) -> QualityReport:
-    """Runs the counting query (an action: call it from a job, never from a transform)."""
-    row = failure_counts(flagged, rules).collect()[0]
-    failures = {r.name: int(row[f"r{i}"] or 0) for i, r in enumerate(rules)}
-    return QualityReport(rows=int(row["_rows"]), failures=failures, rules=rules)
+def measure(flagged: DataFrame, rules: list[Expectation],
+            by: str | None = None) -> QualityReport:
+    """Counts every rule's failures in one query (an action: call it from a job, never
+    from a transform); with `by`, also per value of that column, in `groups`."""
+    rows = failure_counts(flagged, rules, [by] if by else None).collect()
+    if not by:
+        return QualityReport.from_counts(rules, rows[0].asDict())
+    groups = {str(r[by]): QualityReport.from_counts(rules, r.asDict()) for r in rows}
+    total = QualityReport(0, {r.name: 0 for r in rules}, rules)
+    for part in groups.values():
+        total = total.merge(part)
+    total.groups = groups
+    return total

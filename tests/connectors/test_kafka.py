@@ -62,23 +62,23 @@ def test_a_consumer_group_resumes_after_its_committed_offset(kafka_bootstrap, ka
     assert [r.value for r in first + rest] == [b"first", b"second"]
 
 
-def test_jvm_spark_reads_a_topic_in_batch(
-    spark: SparkSession, engine: str, kafka_bootstrap, kafka_topic
+def test_jvm_spark_streams_a_topic(
+    spark: SparkSession, engine: str, kafka_bootstrap, kafka_topic, tmp_path
 ) -> None:
     if engine == "sail":
         pytest.skip("Sail has no Kafka source; Kafka runs on engine spark")
     topic = kafka_topic(partitions=2)
     kafka.produce(kafka_bootstrap, topic, [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")])
 
-    frame = (
-        spark.read.format("kafka")
-        .options(
-            **kafka.spark_options(
-                kafka_bootstrap, subscribe=topic, startingOffsets="earliest", endingOffsets="latest"
-            )
-        )
-        .load()
+    stream = kafka.read_stream(spark, kafka_bootstrap, topic, "earliest", 2)
+    query = (
+        stream.writeStream.format("parquet")
+        .option("checkpointLocation", str(tmp_path / "checkpoint"))
+        .trigger(availableNow=True)
+        .start(str(tmp_path / "out"))
     )
+    query.awaitTermination(120)
+    frame = spark.read.parquet(str(tmp_path / "out"))
     got = frame.select(
         F.col("key").cast("string").alias("key"),
         F.col("value").cast("string").alias("value"),

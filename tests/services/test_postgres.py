@@ -11,6 +11,7 @@ import pytest
 
 from esteira import cli
 from esteira.connectors import postgres as pg
+from esteira.endpoints import postgres_dsn
 from esteira.errors import ServiceError
 from esteira.services import postgres
 from esteira.services.local import free_port, port_answers
@@ -57,7 +58,7 @@ def _lifecycle(
         owner = pwd.getpwuid(Path(f"/proc/{first.pid}").stat().st_uid).pw_name
         assert owner == load_settings().postgres.os_user
 
-    dsn = pg.conninfo(load_settings())
+    dsn = postgres_dsn(load_settings())
     with pg.connect(dsn) as conn:
         assert conn.execute("SHOW listen_addresses").fetchone() == ("127.0.0.1",)
         conn.execute("CREATE TABLE kept (id int, nome text)")
@@ -67,7 +68,7 @@ def _lifecycle(
     code, out = esteira(capsys, "services", "up", "postgres")
     assert code == 0 and "(already running)" in out
     assert postgres.status(load_settings()).pid == first.pid
-    with pg.connect(pg.conninfo(load_settings())) as conn:  # the role took the new password
+    with pg.connect(postgres_dsn(load_settings())) as conn:  # the role took the new password
         assert conn.execute("SELECT current_user").fetchone() == ("esteira",)
     with pytest.raises(ServiceError):
         pg.connect(dsn)  # the generated one no longer logs in
@@ -80,7 +81,7 @@ def _lifecycle(
     again = postgres.status(load_settings())
     assert code == 0 and again.running and again.pid != first.pid
     assert again.port == first.port  # the configured port is still taken: the remembered one
-    with pg.connect(pg.conninfo(load_settings())) as conn:
+    with pg.connect(postgres_dsn(load_settings())) as conn:
         assert conn.execute("SELECT id, nome FROM kept").fetchall() == [(1, "Conceição")]
 
 

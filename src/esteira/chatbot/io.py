@@ -17,7 +17,8 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from esteira.connectors.files import read_table, write_delta
+from esteira.connectors import delta
+from esteira.connectors.files import read_table
 from esteira.errors import InputError
 from esteira.invoices.io import write_csv_file
 
@@ -140,7 +141,7 @@ def read_delta(session: SparkSession, path: Path) -> DataFrame:
 
 def write_table(df: DataFrame, path: Path) -> None:
     """A Delta table, replaced in one commit (earlier versions stay in its history)."""
-    write_delta(df, path)
+    delta.write(df, path)
 
 
 def write_csv(df: DataFrame, path: Path) -> None:

@@ -2,19 +2,29 @@
 
 Every pipeline reads its inputs through `read_table`, so a missing path, an unknown
 format or a missing column fails the same way everywhere: one InputError naming the
-source. Writes of Delta tables are atomic (one Delta commit) and keep history.
+source. `write_single_file` writes a result as one CSV or Parquet file that appears in
+one rename. Delta writes live in esteira.connectors.delta; a run's scratch copies in
+esteira.connectors.staging.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import os
+import shutil
+import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
+import pyarrow as pa
+from pyarrow import csv as pa_csv
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from esteira.errors import InputError, MissingColumnError
+from esteira.errors import InputError, MissingColumnError, first_line
 
 Format = Literal["delta", "parquet", "csv", "json", "table"]
 _SUFFIXES = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json"}
@@ -82,7 +92,7 @@ def read_table(
     except InputError:
         raise
     except Exception as exc:
-        raise InputError(label, f"cannot be read as {fmt}: {_first_line(exc)}") from None
+        raise InputError(label, f"cannot be read as {fmt}: {first_line(exc)}") from None
     require_columns(df, required, label)
     return df
 
@@ -95,25 +105,78 @@ def require_columns(df: DataFrame, required: Iterable[str], source: str) -> None
         raise MissingColumnError(source, missing, columns)
 
 
-def write_delta(
-    df: DataFrame,
-    path: str | Path,
-    *,
-    mode: Literal["overwrite", "append"] = "overwrite",
-    partition_by: list[str] | None = None,
-    replace_where: str | None = None,
-) -> None:
-    """Writes a Delta table in one atomic commit; earlier versions stay in its history."""
-    writer = df.write.format("delta").mode(mode)
-    if partition_by:
-        writer = writer.partitionBy(*partition_by)
-    if replace_where:
-        writer = writer.option("replaceWhere", replace_where)
-    elif mode == "overwrite":
-        writer = writer.option("overwriteSchema", "true")
-    writer.save(str(path))
+def write_single_file(df: DataFrame, path: Path, *, delimiter: str = ",") -> None:
+    """One .csv (header, `delimiter`) or .parquet file at `path`, rows in df's order.
+
+    The rows come to the driver as Arrow and Python writes the file: the engines write
+    folders of part files, and Sail does not keep a sort on write. CSV values are the
+    engine's text casts (ISO dates, dot decimals, empty fields for null). The file is
+    written beside `path` and renamed over it, so readers never see half of it. Meant
+    for results that fit in the driver's memory (one row per account, session, person).
+    """
+    path = Path(path)
+    tmp = _beside(path)
+    try:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(df.toArrow(), tmp)
+        else:
+            text = df.select(*[F.col(f"`{c}`").cast("string").alias(c) for c in df.columns])
+            with tmp.open("wb") as fh:
+                _write_csv(text.toArrow(), df.columns, fh, delimiter)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else exc.__class__.__name__
+def _write_csv(table: pa.Table, columns: list[str], fh: BinaryIO, delimiter: str) -> None:
+    header = io.StringIO()
+    csv.writer(header, delimiter=delimiter, lineterminator="\n").writerow(columns)
+    start = header.getvalue().encode("utf-8")
+    fh.write(start)
+    try:  # Arrow's writer is fast, but quotes every text value unless told not to
+        options = pa_csv.WriteOptions(
+            include_header=False, quoting_style="none", delimiter=delimiter)
+        pa_csv.write_csv(table, fh, options)
+    except pa.ArrowInvalid:  # a value holds the delimiter, a quote or a newline: quote it
+        fh.seek(len(start))
+        fh.truncate()
+        text_fh = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+        writer = csv.writer(text_fh, delimiter=delimiter, lineterminator="\n")
+        for batch in table.to_batches():
+            writer.writerows(zip(*(c.to_pylist() for c in batch.columns), strict=True))
+        text_fh.flush()
+        text_fh.detach()
+
+
+def write_text(path: Path, text: str) -> Path:
+    """A small text file (a summary, a manifest) replaced in one rename."""
+    tmp = _beside(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def replace_folder(df: DataFrame, path: Path, fmt: Literal["parquet"] = "parquet") -> None:
+    """A folder of part files (Parquet) written aside, then swapped in by renames: a
+    failed write leaves the old folder as it was."""
+    tmp = _beside(path)
+    old = _beside(path)
+    try:
+        df.write.mode("overwrite").format(fmt).save(str(tmp))
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _beside(path: Path) -> Path:
+    """A hidden temporary name in path's folder (same file system: renames are atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")

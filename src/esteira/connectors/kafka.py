@@ -1,8 +1,8 @@
 """Apache Kafka from Python (confluent-kafka): topics, producing, consuming, Spark options.
 
-Every function takes the bootstrap servers as a string; `bootstrap_servers(settings)`
-gives the configured external cluster or the local broker started by
-`esteira services up` (on whatever port it really took).
+Every function takes the bootstrap servers as a string (`esteira.endpoints.
+kafka_bootstrap(settings)` resolves the configured cluster or the local broker).
+`read_stream` is Spark's Kafka source (JVM engine only: Sail has none).
 
 Topics are created by esteira, never auto-created by a producer: an explicit partition
 count and `message.timestamp.type=LogAppendTime`, so that retention counts from the
@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import (
     TIMESTAMP_LOG_APPEND_TIME,
@@ -29,7 +29,9 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from esteira.errors import ServiceError
-from esteira.services.kafka import bootstrap_servers  # noqa: F401 - part of this interface
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 LOG_APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
@@ -85,6 +87,19 @@ def create_topic(
             ) from None
 
 
+def ensure_topic(bootstrap: str, name: str, partitions: int) -> None:
+    """Creates the topic unless it exists with that partition count; a broker that does
+    not answer is a ServiceError that says how to start the local one."""
+    try:
+        admin(bootstrap).list_topics(timeout=15)
+    except KafkaException as exc:
+        raise ServiceError(
+            f"Kafka at {bootstrap} does not answer ({exc.__class__.__name__}); "
+            "start it with `esteira services up`"
+        ) from None
+    create_topic(bootstrap, name, partitions)
+
+
 def describe_partitions(bootstrap: str, name: str, timeout: float = 10.0) -> int:
     """Partition count of a topic, waiting while a new topic's metadata propagates."""
     client = admin(bootstrap)
@@ -138,6 +153,53 @@ def producer(bootstrap: str, **conf: Any) -> Producer:
     )
 
 
+def bulk_producer(bootstrap: str) -> Producer:
+    """An idempotent producer tuned for throughput: larger batches, lz4, a deep queue."""
+    return producer(
+        bootstrap,
+        acks="all",
+        **{
+            "linger.ms": 20,
+            "batch.num.messages": 10000,
+            "queue.buffering.max.messages": 500000,
+            "compression.type": "lz4",
+        },
+    )
+
+
+def send(client: Producer, topic: str, key: Payload, value: Payload, on_delivery: Any) -> None:
+    """Queues one message, waiting for deliveries to drain while the local queue is full."""
+    while True:
+        try:
+            client.produce(topic, key=key, value=value, on_delivery=on_delivery)
+            break
+        except BufferError:
+            client.poll(0.05)
+    client.poll(0)
+
+
+class Deliveries:
+    """Collects delivery failures; `settle` flushes and raises the first one (naming the
+    topic, never a message)."""
+
+    def __init__(self, client: Producer, topic: str) -> None:
+        self.client, self.topic = client, topic
+        self.failures: list[str] = []
+
+    def __call__(self, err: KafkaError | None, _msg: Any) -> None:
+        if err is not None:
+            self.failures.append(err.str())
+
+    def settle(self, timeout: float) -> None:
+        remaining = self.client.flush(timeout)
+        if remaining or self.failures:
+            problem = (
+                self.failures[0] if self.failures
+                else f"{remaining} not acknowledged in {timeout:.0f} s"
+            )
+            raise ServiceError(f"producing to Kafka topic {self.topic} failed: {problem}")
+
+
 def produce(
     bootstrap: str,
     topic: str,
@@ -146,27 +208,13 @@ def produce(
     **conf: Any,
 ) -> int:
     """Sends (key, value) pairs and waits until every one is acknowledged; returns the count."""
-    failures: list[str] = []
-
-    def on_delivery(err: KafkaError | None, _msg: Any) -> None:
-        if err is not None:
-            failures.append(err.str())
-
     client = producer(bootstrap, **conf)
+    deliveries = Deliveries(client, topic)
     sent = 0
     for key, value in messages:
-        while True:
-            try:
-                client.produce(topic, key=key, value=value, on_delivery=on_delivery)
-                break
-            except BufferError:  # local queue full: let deliveries drain
-                client.poll(0.5)
+        send(client, topic, key, value, deliveries)
         sent += 1
-        client.poll(0)
-    remaining = client.flush(timeout)
-    if remaining or failures:
-        problem = failures[0] if failures else f"{remaining} not acknowledged in {timeout:.0f} s"
-        raise ServiceError(f"producing to Kafka topic {topic} failed: {problem}")
+    deliveries.settle(timeout)
     return sent
 
 
@@ -213,9 +261,25 @@ def consume(
     return records
 
 
-def spark_options(bootstrap: str, **extra: str) -> dict[str, str]:
-    """Options for `spark.read/readStream.format("kafka")` (JVM engine only)."""
-    return {"kafka.bootstrap.servers": bootstrap, **extra}
+def read_stream(
+    session: SparkSession,
+    bootstrap: str,
+    topic: str,
+    starting_offsets: str = "earliest",
+    max_offsets_per_trigger: int | None = None,
+) -> DataFrame:
+    """The topic as a Structured Streaming source (key, value, topic, partition, offset,
+    timestamp, timestampType); at most `max_offsets_per_trigger` records per batch."""
+    reader = (
+        session.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("subscribe", topic)
+        .option("startingOffsets", starting_offsets)
+        .option("includeHeaders", "false")
+    )
+    if max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", str(max_offsets_per_trigger))
+    return reader.load()
 
 
 def _record(msg: Any) -> Record:

@@ -1,9 +1,8 @@
 """PostgreSQL from Python (psycopg 3) and from Spark (the JDBC reader/writer).
 
-`conninfo(settings)` points at the configured external server (`postgres.host`) or at
-the local one started by `esteira services up` (on whatever port it really took). The
-password comes from ESTEIRA_POSTGRES__PASSWORD (see esteira.services.postgres for the
-local server's generated one); it is never logged and never part of an error message.
+Every function takes a libpq DSN (`esteira.endpoints.postgres_dsn(settings)` resolves
+the configured or local server); the password inside it is never logged and never part
+of an error message (`describe` prints a DSN without it).
 """
 
 from __future__ import annotations
@@ -13,31 +12,14 @@ import uuid
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 from pyspark.sql import DataFrame, SparkSession
 
-from esteira.errors import ServiceError
-from esteira.services import postgres as local_server
-from esteira.services.local import LOOPBACK
-from esteira.settings import Settings
+from esteira.errors import ServiceError, first_line
 
 JDBC_DRIVER = "org.postgresql.Driver"
+LOOPBACK = "127.0.0.1"  # libpq's default host when a DSN names none
 log = logging.getLogger(__name__)
-
-
-def conninfo(settings: Settings, **overrides: Any) -> str:
-    """A libpq connection string for the configured database (keywords may be overridden)."""
-    cfg = settings.postgres
-    return make_conninfo(
-        host=cfg.host or LOOPBACK,
-        port=local_server.port(settings),
-        dbname=cfg.database,
-        user=cfg.user,
-        password=local_server.password(settings),
-        connect_timeout=10,
-        application_name="esteira",
-        **overrides,
-    )
 
 
 def connect(dsn: str, **kwargs: Any) -> psycopg.Connection:
@@ -107,7 +89,7 @@ def read_table(
                 _register_sail_jdbc(session)
                 continue
             raise ServiceError(
-                f"cannot read {source} from PostgreSQL {describe(dsn)}: {_first_line(exc)}"
+                f"cannot read {source} from PostgreSQL {describe(dsn)}: {first_line(exc)}"
             ) from None
     raise AssertionError("unreachable")
 
@@ -245,8 +227,3 @@ def _copy_arrow(frame: DataFrame, dsn: str, table: str, mode: str) -> None:
             for batch in data.to_batches():
                 for row in zip(*(col.to_pylist() for col in batch.columns), strict=True):
                     copy.write_row(row)
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else exc.__class__.__name__

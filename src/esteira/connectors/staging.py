@@ -1,48 +1,58 @@
-"""Remote sources copied into a local staging folder, for the engine to read.
+"""Staging: a run's scratch copies of intermediate frames, as Parquet.
 
-SFTP and SharePoint are always downloaded; S3 is downloaded only when the reader cannot
-reach it (see `esteira.connectors.s3`). Local paths are returned as they are, after an
-existence check that names the source.
+"Staging" means this one thing in esteira. A job stages a frame it uses more than once
+(validated, counted, then written): the plan runs once, and every later use reads the
+copy, so no engine recomputes it (Sail has no common-subplan reuse) and every source is
+read exactly once. The area is a folder of its own per run, removed when the run ends,
+whatever its outcome; outputs are written only from staged, checked frames.
 """
 
 from __future__ import annotations
 
+import shutil
+import uuid
 from pathlib import Path
-from urllib.parse import urlparse
+from types import TracebackType
 
-from esteira.connectors import s3, sftp, sharepoint
-from esteira.errors import InputError
-
-REMOTE_SCHEMES = ("s3", "s3a", "sftp", "sharepoint")
+from pyspark.sql import DataFrame, SparkSession
 
 
-def scheme(location: str) -> str:
-    return urlparse(location).scheme if "://" in location else "file"
+class StagingArea:
+    """`with StagingArea(session, root) as stage: df = stage("name", df)`.
 
+    Each run gets root/<run id>/; the frame's schema is kept in memory, since an empty
+    frame may leave no Parquet file to read it from. Snappy: the copies are written once
+    and read a few times (zstd, Sail's default, was about 1.5x slower here).
+    """
 
-def fetch(
-    location: str,
-    dest: Path,
-    *,
-    name: str,
-    sftp_settings: sftp.SftpSettings | None = None,
-    sharepoint_settings: sharepoint.SharePointSettings | None = None,
-) -> Path:
-    """A local path holding the source's data (downloaded into `dest` when remote)."""
-    kind = scheme(location)
-    if kind in ("s3", "s3a"):
-        return s3.download(location, dest, name)
-    if kind == "sftp":
-        return sftp.download(location, dest, sftp_settings or sftp.SftpSettings(), name)
-    if kind == "sharepoint":
-        return sharepoint.download(
-            location, dest, sharepoint_settings or sharepoint.SharePointSettings(), name
-        )
-    if kind != "file":
-        raise InputError(
-            name, f"unsupported location scheme {kind}:// ({', '.join(REMOTE_SCHEMES)})"
-        )
-    path = Path(location.removeprefix("file://"))
-    if not path.exists():
-        raise InputError(name, f"{path} does not exist")
-    return path
+    def __init__(self, session: SparkSession, root: Path, run_id: str | None = None) -> None:
+        self.session = session
+        self.folder = Path(root) / (run_id or uuid.uuid4().hex[:12])
+
+    def __enter__(self) -> StagingArea:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.remove()
+
+    def __call__(self, name: str, df: DataFrame) -> DataFrame:
+        """Writes `df` once under this run's folder and returns a frame reading the copy."""
+        path = self.folder / name
+        schema = df.schema
+        df.write.mode("overwrite").option("compression", "snappy").parquet(str(path))
+        return self.session.read.schema(schema).parquet(str(path))
+
+    def remove(self) -> None:
+        """Deletes this run's folder, and the root too when no other run uses it."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+        root = self.folder.parent
+        try:
+            root.rmdir()
+        except OSError:
+            pass  # another run's area, or files a user keeps there

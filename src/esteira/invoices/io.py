@@ -15,7 +15,8 @@ from pyarrow import csv as pa_csv
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from esteira.connectors.files import read_table, write_delta
+from esteira.connectors import delta
+from esteira.connectors.files import read_table
 from esteira.invoices.schemas import INPUT_COLUMNS
 
 OutputFormat = Literal["csv", "parquet", "delta"]
@@ -30,7 +31,7 @@ def read_invoices(session: SparkSession, location: str | Path) -> DataFrame:
 def write_output(df: DataFrame, location: str | Path, fmt: OutputFormat) -> None:
     """Writes a result; a failed write leaves whatever was at `location` untouched."""
     if fmt == "delta":
-        write_delta(df, location)
+        delta.write(df, location)
     elif fmt == "parquet":
         _write_swapped(df, Path(location))
     else:

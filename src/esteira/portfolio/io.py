@@ -15,7 +15,8 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
-from esteira.connectors.files import read_table, write_delta
+from esteira.connectors import delta
+from esteira.connectors.files import read_table
 from esteira.errors import InputError
 from esteira.portfolio.transforms import CLIENT, KEY, MANAGER
 
@@ -61,7 +62,7 @@ class Stager:
 def publish(staged: dict[str, DataFrame], out: Path) -> None:
     """Replaces each output Delta table from its validated staged copy."""
     for name in TABLES:
-        write_delta(staged[name], out / name, mode="overwrite")
+        delta.write(staged[name], out / name, mode="overwrite")
 
 
 def write_summary(summary: dict[str, Any], out: Path) -> Path:

@@ -15,8 +15,8 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from esteira.connectors import excel, s3, staging
-from esteira.connectors.files import read_table, write_delta
+from esteira.connectors import delta, excel, remote, s3
+from esteira.connectors.files import read_table
 from esteira.errors import InputError, MissingColumnError
 from esteira.quarantine.config import QuarantineSettings, SourceSettings
 from esteira.quarantine.schemas import OUTPUT_COLUMNS, PARTITION_COLUMNS, REJECT_COLUMNS
@@ -47,7 +47,7 @@ def read_source(
     """Reads one source as it arrives and checks that its mapped columns exist."""
     label = source_label(key, source)
     location = qs.resolve(source)
-    kind = staging.scheme(location)
+    kind = remote.scheme(location)
     encoding = _encoding(source)
     if (
         kind in ("s3", "s3a")
@@ -63,7 +63,7 @@ def read_source(
             s3.use_s3a(session)
     else:
         path = str(
-            staging.fetch(
+            remote.fetch(
                 location,
                 stage_dir / key,
                 name=label,
@@ -168,7 +168,7 @@ def write_for_date(df: DataFrame, path: Path, load_date: date) -> None:
     Earlier dates stay as history; a rerun for the same date gives the same table.
     """
     if (path / "_delta_log").is_dir():
-        write_delta(
+        delta.write(
             df,
             path,
             mode="overwrite",
@@ -176,7 +176,7 @@ def write_for_date(df: DataFrame, path: Path, load_date: date) -> None:
             replace_where=f"data_carga = DATE'{load_date.isoformat()}'",
         )
     else:
-        write_delta(df, path, mode="overwrite", partition_by=PARTITION_COLUMNS)
+        delta.write(df, path, mode="overwrite", partition_by=PARTITION_COLUMNS)
 
 
 def read_quarantine(session: SparkSession, path: Path, load_date: date | None = None) -> DataFrame:
