@@ -40,10 +40,6 @@ def get_session(settings: Settings) -> SparkSession:
     return _jvm_session(settings)
 
 
-def stop_session(session: SparkSession) -> None:
-    session.stop()
-
-
 def _sail_session(settings: Settings) -> SparkSession:
     global _sail_server  # noqa: PLW0603 - one embedded server per process
     os.environ.setdefault("RUST_LOG", "error")  # Sail logs session starts and stops

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from esteira.errors import EsteiraError, first_line
 from esteira.quality import QualityReport
 
 
@@ -56,7 +57,8 @@ def track_run(runs_file: Path, pipeline: str, engine: str) -> Iterator[Run]:
         run.status = "succeeded"
     except BaseException as exc:
         run.status = "failed"
-        run.error = str(exc).splitlines()[0][:500] if str(exc) else exc.__class__.__name__
+        # our errors name files, rows and columns; anything else may quote data: its class
+        run.error = first_line(exc) if isinstance(exc, EsteiraError) else exc.__class__.__name__
         raise
     finally:
         run.ended_at = _now()

@@ -9,7 +9,6 @@ the YAML file is a configuration error.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -144,8 +143,3 @@ def load_settings(**overrides: Any) -> Settings:
             problems.append(f"{key}: {err['msg']}")
         source = config_path() or "environment"
         raise ConfigError(f"invalid configuration ({source}): " + "; ".join(problems)) from None
-
-
-@lru_cache(maxsize=1)
-def default_settings() -> Settings:
-    return load_settings()

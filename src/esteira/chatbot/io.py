@@ -18,9 +18,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from esteira.connectors import delta
-from esteira.connectors.files import read_table
+from esteira.connectors.files import read_table, write_single_file
 from esteira.errors import InputError
-from esteira.invoices.io import write_csv_file
 
 _HOUR_FILE = re.compile(r"^hour=(\d{1,2})\.json$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.=-]")
@@ -126,15 +125,6 @@ def remove_other_flows(out: Path, kept: set[str]) -> list[str]:
     return sorted(set(removed))
 
 
-def write_staging(df: DataFrame, path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-    df.write.mode("overwrite").parquet(str(path))
-
-
-def read_parquet(session: SparkSession, path: Path) -> DataFrame:
-    return read_table(session, path, fmt="parquet", name=str(path))
-
-
 def read_delta(session: SparkSession, path: Path) -> DataFrame:
     return read_table(session, path, fmt="delta", name=str(path))
 
@@ -145,5 +135,5 @@ def write_table(df: DataFrame, path: Path) -> None:
 
 
 def write_csv(df: DataFrame, path: Path) -> None:
-    """One CSV file in df's row order (the invoices' writer: Arrow to Python's csv)."""
-    write_csv_file(df, path)
+    """One CSV file in df's row order, appearing in one rename."""
+    write_single_file(df, path)

@@ -29,6 +29,7 @@ from esteira.chatbot.schemas import (
     LONG_COLUMNS,
     SESSION_KEYS,
 )
+from esteira.columns import is_blank
 from esteira.quality import FAILED, Expectation
 
 FIELDS = (*SESSION_KEYS, "timestamp", "content")
@@ -36,11 +37,6 @@ _WITH_OFFSET = r"(Z|[+-][0-9]{2}:?[0-9]{2})$"
 # Delta refuses these in column names (without column mapping); dots and backticks
 # would need quoting in every later query.
 _UNSAFE_COLUMN = re.compile(r"[ ,;{}()\n\t=.`]")
-
-
-def is_blank(column: Column) -> Column:
-    """Null, empty or only spaces: an answer the user did not really give."""
-    return F.coalesce(F.trim(column) == "", F.lit(True))
 
 
 def parse_events(raw: DataFrame) -> DataFrame:
@@ -99,12 +95,13 @@ def events_to_stage(flagged: DataFrame, record_chars: int) -> DataFrame:
 
 
 def valid_answers(events: DataFrame) -> DataFrame:
-    """One row per non-blank answer: session keys, key, value, event_ts, pos in event."""
+    """One row per answer the user really gave (key and value not null, empty or only
+    spaces): session keys, key, value, event_ts, pos in event."""
     return events.select(
         *SESSION_KEYS,
         "event_ts",
         F.posexplode("content").alias("pos", "key", "value"),
-    ).filter(~is_blank(F.col("value")) & ~is_blank(F.col("key")))
+    ).filter(~is_blank("value") & ~is_blank("key"))
 
 
 def _order(ts: str, pos: str) -> Column:

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import tenacity
 from confluent_kafka import (
     TIMESTAMP_LOG_APPEND_TIME,
     Consumer,
@@ -103,18 +104,23 @@ def ensure_topic(bootstrap: str, name: str, partitions: int) -> None:
 def describe_partitions(bootstrap: str, name: str, timeout: float = 10.0) -> int:
     """Partition count of a topic, waiting while a new topic's metadata propagates."""
     client = admin(bootstrap)
-    deadline = time.monotonic() + timeout
-    while True:
-        metadata = client.list_topics(topic=name, timeout=timeout)
-        topic = metadata.topics.get(name)
+
+    def partitions() -> int | None:
+        topic = client.list_topics(topic=name, timeout=timeout).topics.get(name)
         ready = topic is not None and topic.error is None and topic.partitions and all(
             p.leader >= 0 for p in topic.partitions.values()
         )
-        if ready:
-            return len(topic.partitions)
-        if time.monotonic() > deadline:
-            raise ServiceError(f"Kafka topic {name} does not exist at {bootstrap}")
-        time.sleep(0.1)
+        return len(topic.partitions) if ready else None
+
+    def missing(_state: tenacity.RetryCallState) -> int:
+        raise ServiceError(f"Kafka topic {name} does not exist at {bootstrap}")
+
+    return tenacity.Retrying(
+        stop=tenacity.stop_after_delay(timeout),
+        wait=tenacity.wait_fixed(0.1),
+        retry=tenacity.retry_if_result(lambda n: n is None),
+        retry_error_callback=missing,
+    )(partitions)
 
 
 def topic_config(bootstrap: str, name: str, timeout: float = 10.0) -> dict[str, str]:

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from esteira.errors import InputError, ServiceError
+from esteira.errors import InputError, ServiceError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def download(url: str, dest: Path, settings: SftpSettings, name: str | None = No
     except paramiko.AuthenticationException:
         raise ServiceError(f"{label}: SFTP login refused for user {user!r}") from None
     except paramiko.SSHException as exc:
-        raise ServiceError(f"{label}: SFTP handshake failed ({_first(exc)})") from None
+        raise ServiceError(f"{label}: SFTP handshake failed ({first_line(exc)[:200]})") from None
     except OSError as exc:
         raise ServiceError(
             f"{label}: SFTP server {host}:{port} not reachable ({exc.strerror or exc})"
@@ -108,8 +108,3 @@ def _get_tree(sftp: Any, remote: str, dest: Path) -> None:
             _get_tree(sftp, path, dest / entry.filename)
         else:
             sftp.get(path, str(dest / entry.filename))
-
-
-def _first(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__

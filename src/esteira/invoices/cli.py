@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from esteira.cli_common import session, settings
 from esteira.formats import integer_br, number_br, pipe_table
-from esteira.logs import console
+
+if TYPE_CHECKING:
+    from esteira.invoices.job import AveragesResult
 
 app = typer.Typer(help="invoices", no_args_is_help=True)
 
@@ -31,33 +33,29 @@ def averages(
     """Average invoice of each account over the last N months before --reference."""
     from esteira.invoices import job
 
-    result = job.run(
-        settings(),
-        session(),
+    request = job.AveragesRequest.parse(
+        settings().invoices,
         input=input,
         out=out,
         reference=reference,
         windows=windows,
         fmt=fmt,
-        rejects=rejects,  # type: ignore[arg-type]
+        rejects=rejects,
     )
+    _print(job.run(settings(), session(), request))
+
+
+def _print(result: AveragesResult) -> None:
+    """The table and the summary lines are the command's result: stdout."""
     rows = [
         [str(r[c]) for c in result.columns[:2]] + [_number(r[c]) for c in result.columns[2:]]
         for r in result.preview
     ]
     typer.echo(pipe_table(result.columns, rows))
     shown = f" (first {len(rows)} shown)" if len(rows) < result.accounts else ""
-    console.print(
-        f"{integer_br(result.accounts)} accounts{shown} -> {result.out}",
-        highlight=False,
-        soft_wrap=True,
-    )
+    typer.echo(f"{integer_br(result.accounts)} accounts{shown} -> {result.out}")
     if result.rejects is not None:
-        console.print(
-            f"{integer_br(result.rejected)} rows rejected -> {result.rejects}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        typer.echo(f"{integer_br(result.rejected)} rows rejected -> {result.rejects}")
 
 
 def _number(value: object) -> str:

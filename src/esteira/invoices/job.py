@@ -1,4 +1,4 @@
-"""`invoices averages`: read -> check -> average -> write, recorded in the run log."""
+"""`invoices averages`: read -> average -> check -> write, recorded in the run log."""
 
 from __future__ import annotations
 
@@ -12,23 +12,59 @@ from pathlib import Path
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
+from esteira.connectors.staging import StagingArea
 from esteira.errors import ConfigError, InputError
 from esteira.invoices import io, transforms
-from esteira.invoices.io import OutputFormat
+from esteira.invoices.config import InvoicesSettings
+from esteira.invoices.io import OUTPUT_FORMATS, OutputFormat
 from esteira.invoices.schemas import INPUT_COLUMNS, KEYS, average_column
 from esteira.logs import step
-from esteira.quality import (
-    FAILED,
-    Expectation,
-    QualityReport,
-    flag_failures,
-    rejected_rows,
-)
-from esteira.runlog import track_run
+from esteira.quality import FAILED, Expectation, QualityReport, flag_failures, rejected_rows
+from esteira.runlog import Run, track_run
 from esteira.settings import Settings
 
 log = logging.getLogger(__name__)
 _MONTH = re.compile(r"^(\d{4})-(\d{2})(-01)?$")
+
+
+@dataclass(frozen=True)
+class AveragesRequest:
+    """One run's options, already checked: `parse` builds it from the command's text.
+
+    Without `rejects`, one bad row stops the run before anything is written, and the
+    error names that row; with it, bad rows go to that CSV with the rule they broke.
+    """
+
+    input: str
+    out: Path
+    reference: date  # the first day of R, the month excluded from every window
+    windows: tuple[int, ...]
+    fmt: OutputFormat = "csv"
+    rejects: Path | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        defaults: InvoicesSettings,
+        *,
+        input: str | Path,
+        out: str | Path,
+        reference: str | None = None,
+        windows: str | Sequence[int] | None = None,
+        fmt: str = "csv",
+        rejects: str | Path | None = None,
+    ) -> AveragesRequest:
+        """Options as typed (reference '2020-01', windows '3,6'); None takes conf's value."""
+        if fmt not in OUTPUT_FORMATS:
+            raise ConfigError(f"--format must be csv, parquet or delta, not {fmt!r}")
+        return cls(
+            input=str(input),
+            out=Path(out),
+            reference=_parse_reference(reference or defaults.reference),
+            windows=_parse_windows(defaults.windows if windows is None else windows),
+            fmt=fmt,  # type: ignore[arg-type]
+            rejects=Path(rejects) if rejects else None,
+        )
 
 
 @dataclass
@@ -43,7 +79,7 @@ class AveragesResult:
     windows: list[int] = field(default_factory=list)
 
 
-def parse_reference(text: str) -> date:
+def _parse_reference(text: str) -> date:
     """'2020-01' (or '2020-01-01') -> date(2020, 1, 1)."""
     match = _MONTH.match(text.strip())
     if not match or not 1 <= int(match.group(2)) <= 12:
@@ -51,11 +87,11 @@ def parse_reference(text: str) -> date:
     return date(int(match.group(1)), int(match.group(2)), 1)
 
 
-def parse_windows(text: str | Sequence[int]) -> list[int]:
-    """'3,6' -> [3, 6]: positive month counts, in the order given, no repeats."""
+def _parse_windows(text: str | Sequence[int]) -> tuple[int, ...]:
+    """'3,6' -> (3, 6): positive month counts, in the order given, no repeats."""
     parts = text.split(",") if isinstance(text, str) else list(text)
     try:
-        windows = [int(str(p).strip()) for p in parts if str(p).strip()]
+        windows = tuple(int(str(p).strip()) for p in parts if str(p).strip())
     except ValueError:
         raise ConfigError(f"--windows must be month counts like 3,6, not {text!r}") from None
     if not windows or any(n < 1 for n in windows) or len(set(windows)) != len(windows):
@@ -63,82 +99,90 @@ def parse_windows(text: str | Sequence[int]) -> list[int]:
     return windows
 
 
-def run(
-    settings: Settings,
-    session: SparkSession,
-    *,
-    input: str | Path,
-    out: str | Path,
-    reference: str | None = None,
-    windows: str | Sequence[int] | None = None,
-    fmt: OutputFormat = "csv",
-    rejects: str | Path | None = None,
-) -> AveragesResult:
-    """Averages of each account over the last N months before the reference month.
+def run(settings: Settings, session: SparkSession, request: AveragesRequest) -> AveragesResult:
+    """Averages of each account over the last N months before the reference month."""
+    rules = transforms.invoice_rules("drop" if request.rejects else "fail")
+    scratch = request.out.with_name(f".{request.out.name}.staging")
+    with (
+        track_run(settings.runs_file, "invoices.averages", settings.engine) as run,
+        StagingArea(session, scratch, run.run_id) as stage,
+    ):
+        text = transforms.invoices_as_text(io.read_invoices(session, request.input))
+        per_account = _average(stage, text, request, rules)
+        report = _check(run, per_account, text, request, rules)
+        _write(per_account, text, request, rules)
+        result = _summarize(session, request, report, settings.invoices.preview_rows)
+        if request.rejects:
+            run.outputs["rejects"] = result.rejected
+        run.outputs["averages"] = result.accounts
+    log.info("%d accounts averaged, %d rows rejected", result.accounts, result.rejected)
+    return result
 
-    Without `rejects`, one bad row stops the run before anything is written, and the
-    error names that row; with it, bad rows go to that CSV with the rule they broke.
-    """
-    ref = parse_reference(reference or settings.invoices.reference)
-    months = parse_windows(windows if windows is not None else settings.invoices.windows)
-    if fmt not in ("csv", "parquet", "delta"):
-        raise ConfigError(f"--format must be csv, parquet or delta, not {fmt!r}")
-    source, out = str(input), Path(out)
-    staging = out.with_name(f".{out.name}.staging")
-    with track_run(settings.runs_file, "invoices.averages", settings.engine) as run:
-        try:
-            raw = io.read_invoices(session, source)
-            rules = transforms.invoice_rules("drop" if rejects else "fail")
-            text = transforms.invoices_as_text(raw)
-            with step(f"Averaging the last {', '.join(map(str, months))} months per account"):
-                io.write_staging(transforms.account_windows(text, ref, months, rules), staging)
-            per_account = io.read_staging(session, staging)
-            report = _quality(per_account, rules)
-            run.inputs["invoices"] = report.rows
-            run.record_quality("invoices", report)
-            rejected = report.rows - report.good
-            if rejected and not rejects:
-                raise _first_bad_row(source, flag_failures(text, rules), report.failures)
-            if rejects:
-                with step("Writing rejected invoices"):
-                    io.write_csv_file(
-                        rejected_rows(flag_failures(text, rules), rules), Path(rejects)
-                    )
-                run.outputs["rejects"] = rejected
-            with step(f"Writing {fmt} {out}"):
-                io.write_output(transforms.averages(per_account, months).orderBy(*KEYS), out, fmt)
-        finally:
-            io.drop_staging(staging)
-        written = io.read_output(session, out, fmt)
-        accounts = written.count()
-        preview = written.orderBy(*KEYS).limit(settings.invoices.preview_rows).collect()
-        run.outputs["averages"] = accounts
-    log.info("%d accounts averaged, %d rows rejected", accounts, rejected)
+
+def _average(
+    stage: StagingArea, text: DataFrame, request: AveragesRequest, rules: list[Expectation]
+) -> DataFrame:
+    """Every window's sum and the rule counts per account, in one pass, staged."""
+    months = ", ".join(map(str, request.windows))
+    with step(f"Averaging the last {months} months per account"):
+        per_account = transforms.account_windows(
+            text, request.reference, request.windows, rules
+        )
+        return stage("per_account", per_account)
+
+
+def _check(
+    run: Run,
+    per_account: DataFrame,
+    text: DataFrame,
+    request: AveragesRequest,
+    rules: list[Expectation],
+) -> QualityReport:
+    """The rule counts of the averaging pass, recorded; without --rejects a bad row stops
+    the run here, before anything is written."""
+    counts = transforms.rule_counts(per_account, rules).collect()[0]
+    report = QualityReport.from_counts(rules, counts.asDict())
+    run.inputs["invoices"] = report.rows
+    run.record_quality("invoices", report)
+    if report.rejected and not request.rejects:
+        raise _first_bad_row(request.input, flag_failures(text, rules), report)
+    return report
+
+
+def _write(
+    per_account: DataFrame,
+    text: DataFrame,
+    request: AveragesRequest,
+    rules: list[Expectation],
+) -> None:
+    """The rejects (when asked for), then the averages in the format asked for."""
+    if request.rejects:
+        with step("Writing rejected invoices"):
+            bad = rejected_rows(flag_failures(text, rules), rules)
+            io.write_rejects(bad, request.rejects)
+    with step(f"Writing {request.fmt} {request.out}"):
+        averages = transforms.averages(per_account, request.windows).orderBy(*KEYS)
+        io.write_output(averages, request.out, request.fmt)
+
+
+def _summarize(
+    session: SparkSession, request: AveragesRequest, report: QualityReport, preview_rows: int
+) -> AveragesResult:
+    """What the command prints, read back from the output as written."""
+    written = io.read_output(session, request.out, request.fmt)
     return AveragesResult(
-        columns=[*KEYS, *(average_column(n) for n in months)],
-        preview=preview,
-        accounts=accounts,
+        columns=[*KEYS, *(average_column(n) for n in request.windows)],
+        preview=written.orderBy(*KEYS).limit(preview_rows).collect(),
+        accounts=written.count(),
         rows_read=report.rows,
-        rejected=rejected,
-        out=out,
-        rejects=Path(rejects) if rejects else None,
-        windows=months,
+        rejected=report.rejected,
+        out=request.out,
+        rejects=request.rejects,
+        windows=list(request.windows),
     )
 
 
-@dataclass
-class _Checked(QualityReport):
-    good: int = 0
-
-
-def _quality(per_account: DataFrame, rules: list[Expectation]) -> _Checked:
-    """The rule counts gathered by the averaging pass, as the run log records them."""
-    row = transforms.rule_counts(per_account, rules).collect()[0]
-    failures = {r.name: int(row[f"_rule_{i}"]) for i, r in enumerate(rules)}
-    return _Checked(rows=int(row["_rows"]), failures=failures, rules=rules, good=int(row["_good"]))
-
-
-def _first_bad_row(source: str, flagged: DataFrame, failures: dict[str, int]) -> InputError:
+def _first_bad_row(source: str, flagged: DataFrame, report: QualityReport) -> InputError:
     """The error for a run without --rejects: the first bad row, by its own values."""
     row = (
         flagged.filter(F.size(FAILED) > 0)
@@ -147,12 +191,11 @@ def _first_bad_row(source: str, flagged: DataFrame, failures: dict[str, int]) ->
         .collect()[0]
     )
     where = ", ".join(f"{c}={_short(row[c])}" for c in INPUT_COLUMNS)
-    broken = sum(1 for n in failures.values() if n)
-    total = max(failures.values())
+    broken = sum(1 for n in report.failures.values() if n)
     return InputError(
         source,
-        f"row ({where}): {row['why']} (at least {total} bad row(s), {broken} rule(s) broken; "
-        "pass --rejects PATH to set bad rows aside)",
+        f"row ({where}): {row['why']} ({report.rejected} bad row(s), {broken} rule(s) "
+        "broken; pass --rejects PATH to set bad rows aside)",
     )
 
 

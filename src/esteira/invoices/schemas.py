@@ -9,7 +9,6 @@ INPUT_COLUMNS = ("customer", "account", "month", "invoice")
 # Amounts keep up to 6 decimal places on the way in; averages are cents, truncated.
 AMOUNT_TYPE = DecimalType(24, 6)
 AVERAGE_TYPE = DecimalType(20, 2)
-REJECT_REASON = "reason"
 
 
 def average_column(months: int) -> str:

@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from esteira.invoices.schemas import AMOUNT_TYPE, AVERAGE_TYPE, INPUT_COLUMNS, KEYS, average_column
-from esteira.quality import Action, Expectation
+from esteira.quality import Action, Expectation, rule_column
 
 _FIRST_OF_MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])-01$"
 # At most 18 integer digits, so that the cast to decimal(24,6) can never overflow.
@@ -83,14 +83,16 @@ def account_windows(
     """One pass over the rows: per (customer, account), each window's sum and months.
 
     `text` is invoices_as_text's output; `reference` is the first day of R. Rows that
-    break a rule are left out of the sums and counted instead: `_rows`, `_good` and
+    break a rule (every invoice rule drops or fails) are left out of the sums and
+    counted instead, in quality.failure_counts' columns: `_rows`, `_rejected` and
     `_rule_<i>` (rows breaking rules[i]), so that checking needs no second pass. Each
     row's `age` (1 = the month before R) picks the windows it falls in, and a bit per
     month of age records which months hold an invoice: the months of a window are
     counted without grouping by month first (several invoices of a month add up).
     """
     broken = [rule.broken() for rule in rules]
-    ok = ~reduce(operator.or_, broken) if broken else F.lit(True)
+    bad = reduce(operator.or_, broken) if broken else F.lit(False)
+    ok = ~bad
     month = F.trim("month")
     index = F.substring(month, 1, 4).cast("int") * 12 + F.substring(month, 6, 2).cast("int") - 1
     ref_index = reference.year * 12 + reference.month - 1
@@ -98,8 +100,8 @@ def account_windows(
     amount = F.when(ok, F.trim("invoice").cast(AMOUNT_TYPE))
     aggs = [
         F.count(F.lit(1)).alias("_rows"),
-        F.sum(ok.cast("long")).alias("_good"),
-        *[F.sum(b.cast("long")).alias(f"_rule_{i}") for i, b in enumerate(broken)],
+        F.sum(bad.cast("long")).alias("_rejected"),
+        *[F.sum(b.cast("long")).alias(rule_column(i)) for i, b in enumerate(broken)],
     ]
     for n in windows:
         inside = (age >= 1) & (age <= n)
@@ -118,12 +120,13 @@ def averages(per_account: DataFrame, windows: Sequence[int]) -> DataFrame:
         F.when(F.col(f"_months_{n}") == n, _truncated_mean(f"_sum_{n}", n)).alias(average_column(n))
         for n in windows
     ]
-    return per_account.filter(F.col("_good") > 0).select(*KEYS, *columns)
+    return per_account.filter(F.col("_rows") > F.col("_rejected")).select(*KEYS, *columns)
 
 
 def rule_counts(per_account: DataFrame, rules: Sequence[Expectation]) -> DataFrame:
-    """One row: rows read and rows breaking each rule (`_rule_<i>`), for the run log."""
-    names = ["_rows", "_good", *[f"_rule_{i}" for i in range(len(rules))]]
+    """One row: rows read, rows rejected and rows breaking each rule, summed over the
+    accounts: what quality.QualityReport.from_counts reads."""
+    names = ["_rows", "_rejected", *[rule_column(i) for i in range(len(rules))]]
     return per_account.agg(*[F.coalesce(F.sum(c), F.lit(0)).alias(c) for c in names])
 
 

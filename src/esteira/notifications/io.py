@@ -20,22 +20,21 @@ userMetadata: the too-late rule's watermark survives a restart without a table o
 
 from __future__ import annotations
 
-import json
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
-from esteira.errors import InputError, ServiceError
+from esteira.connectors import delta, kafka
+from esteira.connectors.delta import Txn
+from esteira.errors import InputError
 from esteira.notifications.config import NotificationsSettings
 
 log = logging.getLogger(__name__)
-TXN_APP = "spark.databricks.delta.write.txnAppId"
-TXN_VERSION = "spark.databricks.delta.write.txnVersion"
-USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
+SILVER_PARTITIONS = ["event_date"]
+REJECTS_PARTITIONS = ["ingest_date"]
 GOLD_PARTITIONS = ["event_date", "event_hour"]
 _LAYOUT_CHECKED: set[str] = set()
 
@@ -69,39 +68,18 @@ class Tables:
         return str(self.root / "checkpoint_bronze")
 
     def app_id(self) -> str:
-        """A stable id per checkpoint: a new checkpoint restarts batch ids, so a new id."""
-        checkpoint = Path(self.checkpoint)
-        marker = checkpoint / "esteira_app_id"
-        if not marker.is_file():
-            checkpoint.mkdir(parents=True, exist_ok=True)
-            tmp = marker.with_suffix(".tmp")
-            tmp.write_text(f"esteira-notifications-{uuid.uuid4().hex}", encoding="utf-8")
-            tmp.replace(marker)
-        return marker.read_text(encoding="utf-8").strip()
+        """This stream's txnAppId, kept in its checkpoint (a new checkpoint, a new id)."""
+        return delta.stable_app_id(self.checkpoint, "esteira-notifications")
 
 
 def tables(settings_section: NotificationsSettings, home: Path) -> Tables:
     return Tables(settings_section.folder(home).resolve())
 
 
-def exists(path: str) -> bool:
-    """A Delta table with at least one commit (a crash can leave an empty _delta_log)."""
-    log_dir = Path(path) / "_delta_log"
-    return log_dir.is_dir() and next(log_dir.glob("*.json"), None) is not None
-
-
-def read_kafka(session: SparkSession, bootstrap: str, cfg: NotificationsSettings) -> DataFrame:
+def read_topic(session: SparkSession, bootstrap: str, cfg: NotificationsSettings) -> DataFrame:
     """The topic as a stream; starting offsets and batch cap come from config."""
-    reader = (
-        session.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", bootstrap)
-        .option("subscribe", cfg.topic)
-        .option("startingOffsets", cfg.starting_offsets)
-        .option("includeHeaders", "false")
-    )
-    if cfg.max_offsets_per_trigger:
-        reader = reader.option("maxOffsetsPerTrigger", str(cfg.max_offsets_per_trigger))
-    return reader.load()
+    return kafka.read_stream(session, bootstrap, cfg.topic, cfg.starting_offsets,
+                             cfg.max_offsets_per_trigger)
 
 
 def write_bronze(kafka_rows: DataFrame, t: Tables, trigger_seconds: float):
@@ -112,26 +90,33 @@ def write_bronze(kafka_rows: DataFrame, t: Tables, trigger_seconds: float):
         .outputMode("append").partitionBy("ingest_date")
         .option("checkpointLocation", t.bronze_checkpoint)
     )
-    if trigger_seconds > 0:
-        writer = writer.trigger(processingTime=f"{trigger_seconds} seconds")
-    return writer.start(t.bronze)
+    return _trigger(writer, trigger_seconds).start(t.bronze)
 
 
-def append(df: DataFrame, path: str, partition: str | list[str], app_id: str, batch_id: int,
-           metadata: str | None = None) -> None:
-    """Idempotent append: Delta skips it when (app_id, batch_id) is already committed."""
-    columns = [partition] if isinstance(partition, str) else partition
+def write_batches(records: DataFrame, body, t: Tables, trigger_seconds: float):
+    """The counting query: each micro-batch of `records` goes to `body(df, batch_id)`."""
     writer = (
-        df.write.format("delta").mode("append").partitionBy(*columns)
-        .option("txnAppId", app_id).option("txnVersion", str(batch_id))
+        records.writeStream.queryName("notifications").foreachBatch(body)
+        .option("checkpointLocation", t.checkpoint)
     )
-    if metadata is not None:
-        writer = writer.option("userMetadata", metadata)
-    writer.save(path)
+    return _trigger(writer, trigger_seconds).start()
 
 
-def merge_gold(session: SparkSession, increments: DataFrame, path: str, app_id: str,
-               batch_id: int, hours: list[str], metadata: str | None = None) -> None:
+def _trigger(writer, seconds: float):
+    """A micro-batch every `seconds`; 0 = back to back (Spark's default)."""
+    return writer.trigger(processingTime=f"{seconds} seconds") if seconds > 0 else writer
+
+
+def append_silver(valid: DataFrame, t: Tables, txn: Txn, metadata: str) -> None:
+    delta.append(valid, t.silver, SILVER_PARTITIONS, txn, metadata)
+
+
+def append_rejects(bad: DataFrame, t: Tables, txn: Txn, metadata: str) -> None:
+    delta.append(bad, t.rejects, REJECTS_PARTITIONS, txn, metadata)
+
+
+def merge_gold(session: SparkSession, increments: DataFrame, t: Tables, txn: Txn,
+               hours: list[str], metadata: str) -> None:
     """Adds a batch's per-minute counts to gold in one idempotent MERGE.
 
     Gold is partitioned by event date and hour, and the ON clause names the
@@ -141,16 +126,14 @@ def merge_gold(session: SparkSession, increments: DataFrame, path: str, app_id: 
     current minute held the whole day so far and each batch copied it; by hour, a batch
     copies at most the hour so far (customers x 60 rows). Minute partitions would copy
     less but write a file per late minute, which cost more at the benchmark's 0.1% late.
-    The SQL-conf transaction id makes a replayed MERGE a no-op.
+    The transaction id makes a replayed MERGE a no-op.
     """
-    if not exists(path):
-        append(increments, path, GOLD_PARTITIONS, app_id, batch_id, metadata)
+    path = t.gold
+    if not delta.exists(path):
+        delta.append(increments, path, GOLD_PARTITIONS, txn, metadata)
         return
-    from delta.tables import DeltaTable
-
-    target = DeltaTable.forPath(session, path)
     if path not in _LAYOUT_CHECKED:  # once per process: gold of an earlier layout
-        partitions = list(target.detail().first()["partitionColumns"])
+        partitions = delta.partition_columns(session, path)
         if partitions != GOLD_PARTITIONS:
             raise InputError(path, f"gold is partitioned by {partitions}, this version "
                              f"writes {GOLD_PARTITIONS}: move the notifications folder away "
@@ -164,29 +147,17 @@ def merge_gold(session: SparkSession, increments: DataFrame, path: str, app_id: 
         "AND t.customer_id = s.customer_id AND t.customer_name = s.customer_name "
         "AND t.channel = s.channel AND t.minute = s.minute"
     )
-    session.conf.set(TXN_APP, app_id)
-    session.conf.set(TXN_VERSION, str(batch_id))
-    if metadata is not None:
-        session.conf.set(USER_METADATA, metadata)
-    try:
-        (
-            target.alias("t")
-            .merge(increments.alias("s"), condition)
-            .whenMatchedUpdate(set={
-                "notifications": "t.notifications + s.notifications",
-                "updated_at": "s.updated_at",
-            })
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
-    finally:
-        session.conf.unset(TXN_APP)
-        session.conf.unset(TXN_VERSION)
-        session.conf.unset(USER_METADATA)
+    delta.merge(session, path, increments, condition,
+                update={"notifications": "t.notifications + s.notifications",
+                        "updated_at": "s.updated_at"},
+                txn=txn, metadata=metadata)
 
 
-def read_or_none(session: SparkSession, path: str) -> DataFrame | None:
-    return session.read.format("delta").load(path) if exists(path) else None
+def read_gold(session: SparkSession, t: Tables) -> DataFrame:
+    gold = delta.read_or_none(session, t.gold)
+    if gold is None:
+        raise InputError(t.gold, "no gold table yet: run `esteira notifications stream` first")
+    return gold
 
 
 def previous_watermark(session: SparkSession, t: Tables, app_id: str,
@@ -194,16 +165,8 @@ def previous_watermark(session: SparkSession, t: Tables, app_id: str,
     """Newest accepted event time after every batch BEFORE this one (replays agree),
     from the userMetadata of gold's commits (only a batch with new messages moves it).
     Read once after a (re)start; later batches keep it in memory."""
-    if not exists(t.gold):
-        return None
-    from delta.tables import DeltaTable
-
     best: datetime | None = None
-    for row in DeltaTable.forPath(session, t.gold).history().select("userMetadata").collect():
-        try:
-            meta = json.loads(row["userMetadata"] or "")
-        except ValueError:
-            continue
+    for meta in delta.commit_metadata(session, t.gold):
         if meta.get("app_id") != app_id or meta.get("batch_id", batch_id) >= batch_id:
             continue
         if meta.get("watermark"):
@@ -211,28 +174,3 @@ def previous_watermark(session: SparkSession, t: Tables, app_id: str,
             mark = mark if mark.tzinfo else mark.replace(tzinfo=UTC)  # written before 11/2026
             best = mark if best is None else max(best, mark)
     return best
-
-
-def ensure_topic(bootstrap: str, cfg: NotificationsSettings) -> None:
-    """Creates the topic (LogAppendTime, `partitions`) unless it exists with that count."""
-    from esteira.connectors import kafka as kafka_io
-
-    try:
-        kafka_io.admin(bootstrap).list_topics(timeout=15)
-    except Exception as exc:
-        raise ServiceError(
-            f"Kafka at {bootstrap} does not answer ({exc.__class__.__name__}); "
-            "start it with `esteira services up`"
-        ) from None
-    kafka_io.create_topic(bootstrap, cfg.topic, cfg.partitions)
-
-
-def producer(bootstrap: str):
-    """An idempotent producer tuned for throughput (librdkafka retries add no duplicates)."""
-    from esteira.connectors import kafka as kafka_io
-
-    return kafka_io.producer(
-        bootstrap, acks="all", **{"linger.ms": 20, "batch.num.messages": 10000,
-                                  "queue.buffering.max.messages": 500000,
-                                  "compression.type": "lz4"},
-    )

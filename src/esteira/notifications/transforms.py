@@ -14,7 +14,16 @@ from datetime import datetime, timedelta
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-FIELDS = ("customer_id", "message_id", "customer_name", "channel", "payload", "event_datetime")
+from esteira.notifications.schemas import FIELDS
+from esteira.quality import Expectation
+
+# Reject reasons (rejects.reason; the field, if any, follows a colon)
+NOT_JSON = "not JSON"
+MISSING_FIELD = "missing field"
+WRONG_TYPE = "wrong type"
+IN_THE_FUTURE = "in the future"
+TOO_LATE = "too late"
+MAX_AHEAD = timedelta(days=1)
 _ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
 _CUSTOMER_ID = r"^[0-9]{1,18}$"  # fits a BIGINT
 _STRUCT = ", ".join(f"{name} string" for name in FIELDS)  # numbers and objects come as text
@@ -38,26 +47,26 @@ def _field(fields: Column, name: str) -> Column:
 
 def _reject_reason(fields: Column, event_ts: Column, max_ahead: timedelta) -> Column:
     """The first rule a record breaks, in a fixed order; NULL for a valid message."""
-    reason = F.when(fields.isNull(), F.lit("not JSON"))
+    reason = F.when(fields.isNull(), F.lit(NOT_JSON))
     for name in FIELDS:
         value = _field(fields, name)
         missing = value.isNull() | (F.trim(value) == "")
-        reason = reason.when(missing, F.lit(f"missing field: {name}"))
+        reason = reason.when(missing, F.lit(f"{MISSING_FIELD}: {name}"))
     reason = reason.when(
-        ~_field(fields, "customer_id").rlike(_CUSTOMER_ID), F.lit("wrong type: customer_id")
+        ~_field(fields, "customer_id").rlike(_CUSTOMER_ID), F.lit(f"{WRONG_TYPE}: customer_id")
     ).when(
         ~_field(fields, "event_datetime").rlike(_ISO_DATETIME) | event_ts.isNull(),
-        F.lit("wrong type: event_datetime"),
+        F.lit(f"{WRONG_TYPE}: event_datetime"),
     ).when(
         # a clock years ahead would drag the watermark along and make everything "too late"
         event_ts > F.col("kafka_timestamp") + F.expr(f"INTERVAL {int(max_ahead.total_seconds())}"
                                                       " SECONDS"),
-        F.lit("in the future: event_datetime"),
+        F.lit(f"{IN_THE_FUTURE}: event_datetime"),
     )
     return reason
 
 
-def parse_messages(bronze: DataFrame, max_ahead: timedelta = timedelta(days=1)) -> DataFrame:
+def parse_messages(bronze: DataFrame, max_ahead: timedelta = MAX_AHEAD) -> DataFrame:
     """Bronze rows -> typed message columns plus `reason` (NULL = valid) and `raw_value`.
 
     Bytes that are not UTF-8 are kept readable (replacement characters) in raw_value;
@@ -78,7 +87,7 @@ def parse_messages(bronze: DataFrame, max_ahead: timedelta = timedelta(days=1)) 
     parsed = parsed.withColumn(
         "_reason",
         F.when(fast.isNull(), F.lit(None).cast("string"))
-        .when(F.from_json(F.col("raw_value"), "map<string,string>").isNull(), F.lit("not JSON"))
+        .when(F.from_json(F.col("raw_value"), "map<string,string>").isNull(), F.lit(NOT_JSON))
         .otherwise(fast),
     )
     reason = F.col("_reason")
@@ -111,9 +120,42 @@ def too_late(parsed: DataFrame, watermark: datetime | None, max_lateness: timede
     # (bronze holds the exact bytes at the same partition and offset)
     fields = F.to_json(F.struct(*[F.col(name) for name in FIELDS]))
     return parsed.withColumns({
-        "reason": F.when(late, F.lit("too late")).otherwise(F.col("reason")),
+        "reason": F.when(late, F.lit(TOO_LATE)).otherwise(F.col("reason")),
         "raw_value": F.when(late, fields).otherwise(F.col("raw_value")),
     })
+
+
+def reject_rules(max_lateness: timedelta, max_ahead: timedelta = MAX_AHEAD) -> list[Expectation]:
+    """The reject reasons as `drop` expectations, in the order a record is checked (it
+    gets the first reason it breaks), named as `rule_of` names a reason.
+
+    Each condition states its rule in SQL over the message's fields as text, the broker's
+    `kafka_timestamp` and the stream's `watermark` (newest accepted event time). The
+    stream does not evaluate them again: `parse_messages` and `too_late` already gave
+    every record its reason, and a micro-batch counts those (see the job's Summary).
+    """
+    event_ts = "try_to_timestamp(event_datetime)"
+    iso = _ISO_DATETIME.replace("\\", "\\\\")  # a backslash in a SQL string is an escape
+    ahead, late = int(max_ahead.total_seconds()), int(max_lateness.total_seconds())
+    return [
+        Expectation("not_json", "from_json(raw_value, 'map<string,string>') IS NOT NULL", "drop"),
+        Expectation("missing_field", " AND ".join(f"trim({name}) <> ''" for name in FIELDS),
+                    "drop"),
+        Expectation("wrong_type", f"customer_id RLIKE '{_CUSTOMER_ID}' AND event_datetime RLIKE "
+                    f"'{iso}' AND {event_ts} IS NOT NULL", "drop"),
+        Expectation("in_the_future", f"{event_ts} <= kafka_timestamp + INTERVAL {ahead} SECONDS",
+                    "drop"),
+        Expectation("too_late", f"{event_ts} >= watermark - INTERVAL {late} SECONDS", "drop"),
+    ]
+
+
+_RULES = {NOT_JSON: "not_json", MISSING_FIELD: "missing_field", WRONG_TYPE: "wrong_type",
+          IN_THE_FUTURE: "in_the_future", TOO_LATE: "too_late"}
+
+
+def rule_of(reason: str) -> str:
+    """The expectation a reject reason breaks: "missing field: payload" -> missing_field."""
+    return _RULES[reason.split(":")[0]]
 
 
 def rejects(parsed: DataFrame) -> DataFrame:
@@ -170,10 +212,6 @@ def usage_per_customer(gold: DataFrame) -> DataFrame:
              F.max("updated_at").alias("updated_at"))
         .orderBy(F.col("notifications").desc(), "customer_id", "channel")
     )
-
-
-SUMMARY_SCHEMA = ("reason string, customer_id long, customer_name string, channel string, "
-                  "minute_us long, n long, newest_us long, oldest_us long")
 
 
 def batch_summary(parsed: DataFrame) -> DataFrame:

@@ -295,38 +295,6 @@ def assignment_rows(
     return kept_rows.select(columns).unionByName(new_rows.select(columns))
 
 
-def validation_counts(
-    assigned: DataFrame, unassigned: DataFrame, clients: DataFrame, capacities: DataFrame
-) -> DataFrame:
-    """One row of violation counts; all must be zero before anything is written.
-
-    - missing/extra: valid clients not found exactly once across assigned + unassigned;
-    - duplicated: nr_cli appearing more than once;
-    - over_capacity: managers holding more than their capacity;
-    - key_mismatch: pairs whose client and manager do not share chave_unica.
-    """
-    placed = assigned.select(CLIENT).unionByName(unassigned.select(CLIENT))
-    per_client = placed.groupBy(CLIENT).agg(F.count(F.lit(1)).alias("_n"))
-    coverage = clients.select(CLIENT).join(per_client, CLIENT, "full_outer")  # ids unique
-    loads = assigned.groupBy(MANAGER).agg(F.count(F.lit(1)).alias("_load"))
-    over = loads.join(capacities, MANAGER, "left").filter(
-        F.col("cap").isNull() | (F.col("_load") > F.col("cap"))
-    )
-    mismatch = (
-        assigned.select(CLIENT, MANAGER, F.col(KEY).alias("_ck"))
-        .join(capacities.select(MANAGER, F.col(KEY).alias("_mk")), MANAGER, "left")
-        .filter(F.col("_mk").isNull() | (F.col("_ck") != F.col("_mk")))
-    )
-    return (
-        coverage.agg(
-            F.sum(F.when(F.col("_n").isNull(), 1).otherwise(0)).alias("missing"),
-            F.sum(F.when(F.col("_n") > 1, 1).otherwise(0)).alias("duplicated"),
-        )
-        .crossJoin(over.agg(F.count(F.lit(1)).alias("over_capacity")))
-        .crossJoin(mismatch.agg(F.count(F.lit(1)).alias("key_mismatch")))
-    )
-
-
 def manager_loads(assigned: DataFrame, capacities: DataFrame) -> DataFrame:
     """Every valid manager with its load (0 when it received nobody)."""
     loads = assigned.groupBy(MANAGER).agg(F.count(F.lit(1)).alias("carga"))

@@ -69,6 +69,7 @@ class SourceSettings(BaseModel):
 
 
 def _default_sources() -> dict[str, SourceSettings]:
+    """The six channels of the seed. Written here only: a config file names what it changes."""
     return {
         "crm": SourceSettings(
             canal="CRM",
@@ -123,7 +124,15 @@ class QuarantineSettings(BaseModel):
     table: Path = Field(Path(".esteira/lake/quarentena_global"), description="Delta table")
     rejects: Path = Field(Path(".esteira/lake/quarentena_rejeitados"), description="Delta table")
     staging: Path = Field(
-        Path(".esteira/staging/quarantine"), description="remote downloads, xlsx conversions"
+        Path(".esteira/staging/quarantine"),
+        description="root of a run's StagingArea (the checked contacts and the quarantine, "
+        "as Parquet); removed when the run ends",
+    )
+    downloads: Path = Field(
+        Path(".esteira/downloads/quarantine"),
+        description="local copies of the sources the engine cannot read where they are "
+        "(remote downloads, UTF-8 re-encodings, xlsx as Parquet); one folder per run, "
+        "removed when the run ends",
     )
     all_channel_canais: list[str] = Field(
         default_factory=lambda: ["Fraude", "Restritos"],
@@ -131,8 +140,8 @@ class QuarantineSettings(BaseModel):
     )
     s3_native: Literal["auto", "always", "never"] = Field(
         "auto",
-        description="auto/always: the engine reads S3 in place (Sail s3://, JVM s3a://); "
-        "never: download into staging first",
+        description="auto: the engine reads S3 in place when it can (Sail s3://; JVM Spark "
+        "s3a:// with the hadoop-aws jar), else downloads; always: in place; never: download",
     )
     sftp: SftpSettings = Field(default_factory=SftpSettings)
     sharepoint: SharePointSettings = Field(default_factory=SharePointSettings)

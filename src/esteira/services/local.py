@@ -12,14 +12,14 @@ import errno
 import fcntl
 import json
 import logging
-import os
-import signal
 import socket
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import psutil
+import tenacity
 
 from esteira.settings import Settings
 
@@ -129,40 +129,42 @@ def port_answers(port: int, host: str = LOOPBACK, timeout: float = 1.0) -> bool:
 
 
 def pid_alive(pid: int | None, marker: str | None = None) -> bool:
-    """True when the process exists (and, with a marker, its command line contains it)."""
+    """True when the process runs (and, with a marker, its command line contains it);
+    a zombie left by a parent that has not reaped it counts as gone."""
     if not pid:
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return marker is None or marker in " ".join(proc.cmdline())
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        pass  # alive, owned by another user (the unprivileged server account)
-    if marker is None:
-        return True
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-    except OSError:
-        return True  # no /proc: trust the pid
-    return marker.encode() in cmdline
+    except psutil.AccessDenied:
+        return True  # alive, owned by another user (the unprivileged server account)
 
 
 def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
-    deadline = time.monotonic() + timeout
-    while True:
-        if check():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
+    """Polls `check` every `interval` s until it is true (True) or `timeout` passes (False)."""
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_delay(timeout),
+        wait=tenacity.wait_fixed(interval),
+        retry=tenacity.retry_if_result(lambda ok: not ok),
+        retry_error_callback=lambda _state: False,
+    )
+    return retrying(check)
 
 
 def terminate(pid: int, timeout: float, marker: str | None = None) -> None:
     """SIGTERM (a clean shutdown), then SIGKILL if the process outlives the timeout."""
     if not pid_alive(pid, marker):
         return
-    os.kill(pid, signal.SIGTERM)
-    if not wait_until(lambda: not pid_alive(pid, marker), timeout, 0.2):
-        log.warning("pid %d did not stop within %.0f s; killing it", pid, timeout)
-        os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: not pid_alive(pid, marker), 5, 0.2)
+    try:
+        proc = psutil.Process(pid)
+        proc.terminate()
+        if not wait_until(lambda: not pid_alive(pid, marker), timeout, 0.2):
+            log.warning("pid %d did not stop within %.0f s; killing it", pid, timeout)
+            proc.kill()
+            wait_until(lambda: not pid_alive(pid, marker), 5, 0.2)
+    except psutil.NoSuchProcess:
+        pass  # it ended on its own meanwhile
