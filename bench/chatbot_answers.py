@@ -47,14 +47,15 @@ def worker(args: argparse.Namespace) -> None:
         write_hours(df, lake / DAY, args.layout)
         print(json.dumps({"mb": sum(p.stat().st_size for p in lake.rglob("*.json")) / 1e6}))
         return
-    from esteira.chatbot.job import run
+    from esteira.chatbot.job import AnswersRequest, run
 
     settings = load_settings(engine=args.worker, shuffle_partitions=args.partitions)
     session = get_session(settings)
     times, cpu, sessions, answers = [], [], 0, 0
     for i in range(args.repeat):
         start, used = time.perf_counter(), _cpu()
-        result = run(settings, session, input=lake, out=args.data / f"out-{args.worker}-{i}")
+        request = AnswersRequest(lake, args.data / f"out-{args.worker}-{i}")
+        result = run(settings, session, request)
         times.append(time.perf_counter() - start)
         cpu.append(_cpu() - used)
         sessions, answers = sum(f.sessions for f in result.flows), result.answers

@@ -42,14 +42,17 @@ def worker(args: argparse.Namespace) -> None:
         )
         print(json.dumps({}))
         return
-    from esteira.invoices.job import run
+    from esteira.invoices.job import AveragesRequest, run
 
     settings = load_settings(engine=args.worker, shuffle_partitions=args.partitions)
     session = get_session(settings)
     times, cpu, accounts = [], [], 0
     for i in range(args.repeat):
         start, used = time.perf_counter(), _cpu()
-        result = run(settings, session, input=args.data / "invoices", out=args.data / f"o{i}.csv")
+        request = AveragesRequest.parse(
+            settings.invoices, input=args.data / "invoices", out=args.data / f"o{i}.csv"
+        )
+        result = run(settings, session, request)
         times.append(time.perf_counter() - start)
         cpu.append(_cpu() - used)
         accounts = result.accounts

@@ -28,14 +28,15 @@ from common import WorkerStopped, engine_parser, run_worker
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from esteira.connectors.staging import StagingArea
 from esteira.datagen.portfolio import generate_clients, generate_managers
 from esteira.engine import get_session
 from esteira.portfolio import transforms as t
-from esteira.portfolio.io import Stager
+from esteira.portfolio.config import PortfolioSettings
 from esteira.portfolio.job import AssignRequest, compute, run
 from esteira.settings import load_settings
 
-LIMIT = 1473
+LIMIT = PortfolioSettings().limit_clients  # the default of esteira.portfolio.config
 
 
 def seed_algorithm(clients: DataFrame, managers: DataFrame) -> DataFrame:
@@ -75,12 +76,15 @@ def bench_ours(engine: str, args: argparse.Namespace, data: Path) -> dict[str, f
     managers = session.read.parquet(str(data / "managers"))
     result: dict[str, float] = {}
 
-    def ours() -> None:  # every output of ours is materialized (Parquet), not only one
-        compute(clients, managers, None, 42, LIMIT, Stager(session, data / f"stage-{engine}"))
-
-    result["ours"], _ = timed(ours, args.repeat)
+    with StagingArea(session, data / f"stage-{engine}") as stage:
+        # every output of ours is materialized (Parquet), not only one
+        result["ours"], _ = timed(
+            lambda: compute(clients, managers, None, 42, LIMIT, stage), args.repeat
+        )
     out = data / f"out-{engine}"
-    request = AssignRequest(str(data / "clients"), str(data / "managers"), out, limit=LIMIT)
+    request = AssignRequest.parse(
+        settings.portfolio, str(data / "clients"), str(data / "managers"), out, limit=LIMIT
+    )
     result["ours_job"], _ = timed(lambda: run(settings, session, request), args.repeat)
     result["ours_spread"] = spread(
         session.read.format("delta").load(str(out / "assignment")), managers

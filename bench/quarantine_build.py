@@ -43,6 +43,7 @@ def engine_settings(engine: str, data: Path, partitions: int) -> Settings:
             "table": out / "quarentena_global",
             "rejects": out / "quarentena_rejeitados",
             "staging": out / "staging",
+            "downloads": out / "downloads",
         }
     )
     return settings.model_copy(update={"quarantine": quarantine})
@@ -54,7 +55,7 @@ def bench_engine(engine: str, data: Path, args: argparse.Namespace) -> dict[str,
     times, result = [], None
     for _ in range(args.repeat):
         start = time.perf_counter()
-        result = job.run(settings, session, LOAD)
+        result = job.run(settings, session, job.BuildRequest(LOAD))
         times.append(time.perf_counter() - start)
     assert result is not None
     return {

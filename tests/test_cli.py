@@ -59,3 +59,18 @@ def test_json_log_format_emits_one_object_per_line(tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.startswith("{")]
     assert lines and all(json.loads(line)["level"] for line in lines)
+
+
+def test_config_prints_the_settings_in_effect_with_secrets_masked(monkeypatch, capsys):
+    import yaml
+
+    monkeypatch.setenv("ESTEIRA_POSTGRES__PASSWORD", "segredo-de-teste")
+    monkeypatch.setenv("ESTEIRA_PORTFOLIO__LIMIT_CLIENTS", "7")
+    assert cli.main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "segredo-de-teste" not in out
+    values = yaml.safe_load(out)
+    assert values["portfolio"]["limit_clients"] == 7
+    assert values["postgres"]["password"] == "**********"
+    assert cli.main(["config", "nada"]) == 2
+    assert "no settings section 'nada'" in capsys.readouterr().err

@@ -36,6 +36,22 @@ app.add_typer(datagen_app, name="datagen", help="Synthetic data for demos, tests
 app.command("runs", help="List recent pipeline runs from the run log.")(runs_command)
 
 
+@app.command("config")
+def config_command(
+    section: Annotated[str | None, typer.Argument(help="only this section, e.g. quarantine")] = None,
+) -> None:
+    """Print the settings in effect (code defaults, conf/esteira.yaml, environment, flags)
+    as YAML; secrets are masked."""
+    import yaml
+
+    values = cli_common.settings().model_dump(mode="json")
+    if section is not None:
+        if section not in values:
+            raise EsteiraError(f"no settings section {section!r}; one of {', '.join(values)}")
+        values = {section: values[section]}
+    typer.echo(yaml.safe_dump(values, sort_keys=False, allow_unicode=True), nl=False)
+
+
 @app.callback()
 def root(
     engine: Annotated[

@@ -42,6 +42,9 @@ def test_seed_tables_come_out_exactly(run_cli, spark, tmp_path):
     assert F1000 in stdout
     assert F2000 in stdout
     assert "F3000" not in stdout  # the other date
+    # The summary is a result: stdout, so `> file` keeps it.
+    assert f"answers -> {out}; 4 rejected -> {out / 'rejects.csv'}" in stdout
+    assert "rejected ->" not in err
     assert _csv_as_pipe_table(out / "csv" / "F1000.csv") == F1000
     assert _csv_as_pipe_table(out / "csv" / "F2000.csv") == F2000
     f1000 = spark.read.format("delta").load(str(out / "flows" / "F1000"))
@@ -52,6 +55,7 @@ def test_seed_tables_come_out_exactly(run_cli, spark, tmp_path):
         ("305.584.960-40", "2019-12-16T14:00:01")
     ]
     assert long.count() == 8  # 3 + 3 + 2 keys
+    assert sorted(p.name for p in out.iterdir()) == ["answers", "csv", "flows", "rejects.csv"]
     rejects = list(csv.DictReader((out / "rejects.csv").open(newline="", encoding="utf-8")))
     assert [(r["source"], r["regra"]) for r in rejects] == [
         ("2019-12-16/hour=14.json", "not a valid JSON object"),

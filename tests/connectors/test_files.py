@@ -68,3 +68,9 @@ def test_staging_area_reads_back_the_copy_and_leaves_nothing(people, spark, tmp_
         assert copy.count() == 1 and empty.count() == 0
         assert empty.schema == people.schema
     assert not root.exists()
+
+
+def test_an_explicit_format_wins_over_the_suffix(people, tmp_path):
+    out = tmp_path / "averages.parquet"
+    write_single_file(people.orderBy("id"), out, fmt="csv")
+    assert out.read_text(encoding="utf-8").startswith("id,nome,valor,dia\n")

@@ -47,6 +47,8 @@ def test_seed_table_comes_out_exactly(run_cli, spark, tmp_path):
     )
     assert code == 0, err
     assert EXPECTED_TABLE in stdout
+    assert f"4 accounts -> {out}" in stdout  # results on stdout, so `> file` keeps them
+    assert "accounts ->" not in err
     assert out.read_text() == EXPECTED_CSV
 
 
@@ -67,6 +69,7 @@ def test_bad_rows_go_to_rejects_and_the_rest_iscomputed(run_cli, spark, tmp_path
     assert code == 0, err
     assert EXPECTED_TABLE in stdout
     assert (out / "_delta_log").is_dir()
+    assert f"4 rows rejected -> {rejects}" in stdout
     assert rejects.read_text().splitlines() == [
         "customer,account,month,invoice,regra",
         "C1000,A1100,2019-12-15,10.00,month is not the first day of a month (YYYY-MM-01)",
@@ -109,6 +112,7 @@ def test_bad_input_is_one_line_naming_the_row_and_writes_nothing(
     assert f"{name}.csv: {message}" in " ".join(err.split())
     assert "Traceback" not in err
     assert out.read_text() == "previous result\n"
+    assert not [p for p in tmp_path.iterdir() if "staging" in p.name]  # scratch removed
 
 
 def test_bad_options_are_config_errors(run_cli, tmp_path):

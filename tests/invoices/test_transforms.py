@@ -9,7 +9,7 @@ from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
 from esteira.invoices import transforms
-from esteira.quality import flag_failures, passed_rows, rejected_rows
+from esteira.quality import QualityReport, flag_failures, passed_rows, rejected_rows
 
 D = Decimal
 JAN_2020 = date(2020, 1, 1)
@@ -89,8 +89,9 @@ def test_rules_name_each_bad_row(spark):
     assert passed_rows(flagged, rules).count() == 1
     per_account = transforms.account_windows(df, JAN_2020, [1], rules)
     counts = transforms.rule_counts(per_account, rules).collect()[0]
-    assert (counts["_rows"], counts["_good"]) == (7, 1)
-    assert [counts[f"_rule_{i}"] for i in range(len(rules))] == [0, 1, 1, 2, 0, 1, 1]
+    report = QualityReport.from_counts(rules, counts.asDict())
+    assert (report.rows, report.rejected, report.passed) == (7, 6, 1)
+    assert list(report.failures.values()) == [0, 1, 1, 2, 0, 1, 1]
     only_good = transforms.averages(per_account, [1]).collect()
     assert [(r["account"], r["avg_invoices_last_1_months"]) for r in only_good] == [
         ("A", D("10.50"))

@@ -11,7 +11,7 @@ import pytest
 
 from esteira import cli
 from esteira.connectors import kafka as kafka_io
-from esteira.notifications.generator import FIELDS
+from esteira.notifications.schemas import FIELDS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,32 +20,32 @@ REPO = Path(__file__).resolve().parents[2]
 def esteira(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
     monkeypatch.setenv("ESTEIRA_HOME", str(REPO / ".esteira"))
 
-    def invoke(*args: str, **knobs: str) -> tuple[int, str]:
+    def invoke(*args: str, **knobs: str) -> tuple[int, str, str]:
         for key, value in knobs.items():
             monkeypatch.setenv(f"ESTEIRA_NOTIFICATIONS__{key.upper()}", value)
         capsys.readouterr()
         code = cli.main(list(args))
         out, err = capsys.readouterr()
-        return code, out + err
+        return code, out, err
 
     return invoke
 
 
 def test_stream_on_sail_stops_at_once_with_a_clear_message(esteira) -> None:
-    code, text = esteira("--engine", "sail", "notifications", "stream")
-    assert code == 2
-    assert "JVM engine only" in text and "--engine spark" in text
-    assert "Traceback" not in text
+    code, out, err = esteira("--engine", "sail", "notifications", "stream")
+    assert code == 2 and out == ""  # an error is not a result: stderr only
+    assert "JVM engine only" in err and "--engine spark" in err
+    assert "Traceback" not in err
 
 
 def test_produce_refuses_bad_options(esteira) -> None:
-    code, text = esteira("notifications", "produce", "--duplicates", "1.5")
+    code, _, text = esteira("notifications", "produce", "--duplicates", "1.5")
     assert code == 2 and "--duplicates" in text
-    code, text = esteira("notifications", "produce", "--duration", "soon")
+    code, _, text = esteira("notifications", "produce", "--duration", "soon")
     assert code == 2 and "--duration" in text
-    code, text = esteira("notifications", "produce", "--start", "ontem")
+    code, _, text = esteira("notifications", "produce", "--start", "ontem")
     assert code == 2 and "--start" in text
-    code, text = esteira("notifications", "produce", "--rate", "muito")
+    code, _, text = esteira("notifications", "produce", "--rate", "muito")
     assert code == 2 and "--rate" in text
 
 
@@ -54,13 +54,14 @@ def test_produce_sends_what_it_reports_to_a_log_append_time_topic(
 ) -> None:
     topic = kafka_topic(create=False)  # the command creates it
     expected = tmp_path / "expected.json"
-    code, text = esteira(
+    code, out, err = esteira(
         "notifications", "produce", "--rate", "500/s", "--duration", "2s", "--customers", "5",
         "--start", "2020-02-03T14:00", "--duplicates", "0.1", "--bad", "0.1",
         "--expected", str(expected), topic=topic, partitions="3",
     )
-    assert code == 0, text
-    assert "registros enviados" in text and "1.000" in text
+    assert code == 0, out + err
+    assert "registros enviados" in out and "1.000" in out  # the result, on stdout
+    assert "registros enviados" not in err
     assert kafka_io.describe_partitions(kafka_bootstrap, topic) == 3
     assert kafka_io.topic_config(kafka_bootstrap, topic)["message.timestamp.type"] == \
         "LogAppendTime"
@@ -99,10 +100,9 @@ def test_usage_prints_the_panel_per_customer_from_gold(
     gold.write.format("delta").save(str(tmp_path / "gold"))
     monkeypatch.setenv("ESTEIRA_NOTIFICATIONS__ROOT", str(tmp_path))
     code, out, err = run_cli("notifications", "usage")
-    text = out + err
-    assert code == 0, text
-    assert "Acme" in text and "5.000" in text and "03/02/2020 15:00:00" in text
-    assert text.index("Acme") < text.index("Lojas Paulista")
+    assert code == 0, out + err
+    assert "Acme" in out and "5.000" in out and "03/02/2020 15:00:00" in out  # stdout
+    assert out.index("Acme") < out.index("Lojas Paulista")
     monkeypatch.setenv("ESTEIRA_NOTIFICATIONS__ROOT", str(tmp_path / "nada"))
     code, out, err = run_cli("notifications", "usage")
     assert code == 2 and "no gold table yet" in out + err

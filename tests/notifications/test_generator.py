@@ -6,7 +6,8 @@ import json
 from collections import Counter
 from datetime import UTC, datetime
 
-from esteira.notifications.generator import FIELDS, Generator, Spec, minute_of
+from esteira.datagen.notifications import Generator, Spec, minute_of
+from esteira.notifications.schemas import FIELDS
 
 START = datetime(2020, 2, 3, 14, 0, tzinfo=UTC)
 

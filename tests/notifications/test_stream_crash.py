@@ -25,9 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from esteira.datagen.notifications import Spec, Tally, produce
 from esteira.engine import get_session
-from esteira.notifications.generator import Spec, Tally
-from esteira.notifications.produce import produce
 from esteira.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,12 +84,13 @@ def test_sigkill_three_times_loses_nothing_and_counts_nothing_twice(
              "max_offsets_per_trigger": "500"}
     env = {**_jvm_environ(), "ESTEIRA_HOME": str(REPO / ".esteira"), "ESTEIRA_ENGINE": "spark",
            **{f"ESTEIRA_NOTIFICATIONS__{k.upper()}": v for k, v in knobs.items()}}
-    settings = load_settings(home=REPO / ".esteira", notifications=knobs)
     spec = Spec(rate=10, duration=240, customers=8, start=datetime(2020, 2, 3, 14, tzinfo=UTC),
                 duplicates=0.06, late=0.03, bad=0.03, too_late=0.01, seed=6)
     tallies: list[Tally] = []
     producer = threading.Thread(
-        target=lambda: tallies.append(produce(settings, spec, send_rate=40)), daemon=True
+        target=lambda: tallies.append(
+            produce(kafka_bootstrap, topic, spec, partitions=3, send_rate=40)),
+        daemon=True,
     )
     producer.start()  # 2,400 records over ~60 s, while the stream is being killed
     log = tmp_path / "stream.log"

@@ -184,17 +184,3 @@ def test_water_filling_plan(spark, caps, kept, n, expected):
     assert sorted(v for _, v in got) == sorted(expected)
     starts = sorted((r.inicio, r.novos) for r in plan)
     assert all(a[0] + a[1] == b[0] for a, b in zip(starts, starts[1:], strict=False))
-
-
-def test_validation_counts_catch_every_broken_invariant(spark):
-    capacities = spark.createDataFrame(
-        [("G1", "A", 1)], "id_gerente string, chave_unica string, cap long"
-    )
-    assigned = spark.createDataFrame(
-        [(1, "A", "G1"), (2, "B", "G1"), (2, "B", "G1")],
-        "nr_cli long, chave_unica string, id_gerente string",
-    )
-    unassigned = spark.createDataFrame([], "nr_cli long")
-    clients = spark.createDataFrame([(1,), (2,), (3,)], "nr_cli long")
-    row = t.validation_counts(assigned, unassigned, clients, capacities).collect()[0]
-    assert row.asDict() == {"missing": 1, "duplicated": 1, "over_capacity": 1, "key_mismatch": 2}

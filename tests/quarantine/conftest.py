@@ -181,6 +181,7 @@ def qsettings(settings: Settings, tmp_path: Path) -> Settings:
             "table": tmp_path / "lake" / "quarentena_global",
             "rejects": tmp_path / "lake" / "quarentena_rejeitados",
             "staging": tmp_path / "staging",
+            "downloads": tmp_path / "downloads",
         }
     )
     return settings.model_copy(update={"quarantine": quarantine, "home": tmp_path / "home"})

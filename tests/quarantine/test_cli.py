@@ -22,8 +22,11 @@ CLIENTS = {
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Points the quarantine tables and staging at tmp_path for in-process CLI runs."""
-    for key, sub in (("TABLE", "lake/q"), ("REJECTS", "lake/r"), ("STAGING", "stage")):
+    """Points the quarantine tables, staging and downloads at tmp_path for in-process CLI runs."""
+    folders = (
+        ("TABLE", "lake/q"), ("REJECTS", "lake/r"), ("STAGING", "stage"), ("DOWNLOADS", "down")
+    )
+    for key, sub in folders:
         monkeypatch.setenv(f"ESTEIRA_QUARANTINE__{key}", str(tmp_path / sub))
     return tmp_path
 

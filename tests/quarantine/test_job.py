@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date
+from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
@@ -40,7 +41,7 @@ def test_rejects_warnings_snapshot_and_latest_send(spark, qsettings, write_sourc
     write_sources(qsettings.quarantine.sources_dir, crm=crm, marketing=marketing)
 
     with caplog.at_level(logging.DEBUG, logger="esteira"):
-        result = job.run(qsettings, spark, LOAD)
+        result = job.run(qsettings, spark, job.BuildRequest(LOAD))
 
     counts = {c.canal: (c.lidos, c.rejeitados, c.em_quarentena) for c in result.channels}
     assert counts["CRM"] == (5, 2, 2)
@@ -66,13 +67,13 @@ def test_rejects_warnings_snapshot_and_latest_send(spark, qsettings, write_sourc
 def test_rerun_replaces_only_its_date_and_keeps_history(spark, qsettings, write_sources):
     root = qsettings.quarantine.sources_dir
     write_sources(root)
-    job.run(qsettings, spark, LOAD)
-    job.run(qsettings, spark, date(2024, 5, 29))  # another day: history
+    job.run(qsettings, spark, job.BuildRequest(LOAD))
+    job.run(qsettings, spark, job.BuildRequest(date(2024, 5, 29)))  # another day: history
     first = sorted(io.read_quarantine(spark, qsettings.quarantine.table, LOAD).collect())
 
     # the same date again, after Marketing's file lost its row: only 2024-05-28 changes
     write_sources(root, marketing=[{**SEED["marketing"][0], "id_cliente": "777"}])
-    job.run(qsettings, spark, LOAD)
+    job.run(qsettings, spark, job.BuildRequest(LOAD))
     table = io.read_quarantine(spark, qsettings.quarantine.table)
     by_date = {
         d: sorted((r.id_cliente, r.canal) for r in table.filter(F.col("data_carga") == d).collect())
@@ -84,7 +85,7 @@ def test_rerun_replaces_only_its_date_and_keeps_history(spark, qsettings, write_
     assert len(by_date[LOAD]) == len(first) == 6
 
     # and once more unchanged: the same rows, no duplicates
-    job.run(qsettings, spark, LOAD)
+    job.run(qsettings, spark, job.BuildRequest(LOAD))
     again = io.read_quarantine(spark, qsettings.quarantine.table, LOAD)
     assert sorted((r.id_cliente, r.canal) for r in again.collect()) == by_date[LOAD]
 
@@ -97,7 +98,7 @@ def test_missing_source_file_names_the_source(spark, qsettings, write_sources):
     root = write_sources(qsettings.quarantine.sources_dir)
     (root / "marketing" / "marketing_data.csv").unlink()
     with pytest.raises(InputError) as err:
-        job.run(qsettings, spark, LOAD)
+        job.run(qsettings, spark, job.BuildRequest(LOAD))
     assert "quarantine source marketing (Marketing)" in str(err.value)
     assert "does not exist" in str(err.value)
     assert _nothing_written(qsettings)
@@ -110,7 +111,7 @@ def test_missing_column_names_the_source_and_column(spark, qsettings, write_sour
         [{k: v for k, v in SEED["crm"][0].items() if k != "data_base"}],
     )
     with pytest.raises(MissingColumnError) as err:
-        job.run(qsettings, spark, LOAD)
+        job.run(qsettings, spark, job.BuildRequest(LOAD))
     message = str(err.value)
     assert "quarantine source crm (CRM)" in message and "data_base" in message
     assert not any(p in message for p in PII)
@@ -123,7 +124,8 @@ def test_missing_sheet_names_the_source_and_sheet(spark, qsettings, write_source
     sources["crm"] = sources["crm"].model_copy(update={"options": {"sheet": "Contatos"}})
     quarantine = qsettings.quarantine.model_copy(update={"sources": sources})
     with pytest.raises(InputError) as err:
-        job.run(qsettings.model_copy(update={"quarantine": quarantine}), spark, LOAD)
+        settings = qsettings.model_copy(update={"quarantine": quarantine})
+        job.run(settings, spark, job.BuildRequest(LOAD))
     assert "quarantine source crm (CRM)" in str(err.value)
     assert "sheet 'Contatos' does not exist" in str(err.value)
     assert _nothing_written(qsettings)
@@ -131,13 +133,13 @@ def test_missing_sheet_names_the_source_and_sheet(spark, qsettings, write_source
 
 def test_a_failed_run_leaves_the_earlier_table_as_it_was(spark, qsettings, write_sources):
     root = write_sources(qsettings.quarantine.sources_dir)
-    job.run(qsettings, spark, LOAD)
+    job.run(qsettings, spark, job.BuildRequest(LOAD))
     before = sorted(io.read_quarantine(spark, qsettings.quarantine.table).collect())
     (root / "restritos" / "restritos.json").write_text(
         '{"id_cliente": "1", "contatos": {"email": "x@y.com"}}\n', encoding="utf-8"
     )
     with pytest.raises(MissingColumnError, match="quarantine source restritos"):
-        job.run(qsettings, spark, LOAD)
+        job.run(qsettings, spark, job.BuildRequest(LOAD))
     assert sorted(io.read_quarantine(spark, qsettings.quarantine.table).collect()) == before
 
 
@@ -153,5 +155,20 @@ def test_a_duplicated_key_fails_the_run_before_writing(
     )
     write_sources(qsettings.quarantine.sources_dir)
     with pytest.raises(QualityError, match="chave_unica"):
-        job.run(qsettings, spark, LOAD)
+        job.run(qsettings, spark, job.BuildRequest(LOAD))
     assert _nothing_written(qsettings)
+
+
+def test_requests_parse_dates_ids_and_channels(settings):
+    from esteira.errors import ConfigError
+
+    assert job.BuildRequest.parse(settings, "2024-05-28").load_date == LOAD
+    assert job.BuildRequest.parse(settings).load_date == job.today(settings)
+    with pytest.raises(InputError, match="--date: '28/05/2024' is not a date"):
+        job.BuildRequest.parse(settings, "28/05/2024")
+    assert job.CheckRequest.parse(settings, " 123 ", "2024-05-28") == job.CheckRequest("123", LOAD)
+    paths = {"audience": Path("a.csv"), "out": Path("o.csv"), "suppressed_out": Path("s.csv")}
+    request = job.FilterRequest.parse(settings, channel="Marketing", **paths)
+    assert request.channel == "Marketing" and request.delimiter == ","
+    with pytest.raises(ConfigError, match="unknown channel 'SMS'; configured: CRM, Fraude"):
+        job.FilterRequest.parse(settings, channel="SMS", **paths)

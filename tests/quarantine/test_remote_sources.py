@@ -58,9 +58,11 @@ def test_build_from_sharepoint_sftp_and_s3(spark, qsettings, write_sources, tmp_
                 ),
             }
         )
-        result = job.run(qsettings.model_copy(update={"quarantine": q}), spark, LOAD)
+        settings = qsettings.model_copy(update={"quarantine": q})
+        result = job.run(settings, spark, job.BuildRequest(LOAD))
 
     assert result.total == 6
     expected = spark.createDataFrame(EXPECTED, SCHEMA)
     assertDataFrameEqual(io.read_quarantine(spark, q.table), expected)
-    assert not any(q.staging.iterdir())  # downloads are removed after the run
+    # the downloads (and the staged frames) are removed after the run
+    assert not q.downloads.exists() and not q.staging.exists()

@@ -7,7 +7,7 @@ from datetime import date
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from esteira.quality import flag_failures, passed_rows
+from esteira.quality import flag_failures, measure, passed_rows
 from esteira.quarantine import transforms
 from esteira.quarantine.config import QuarantineSettings
 
@@ -79,18 +79,30 @@ def test_latest_send_per_client_and_channel_wins(spark):
         ("2", "Marketing", "b", 2, "x@exemplo.com"),
         ("3", "Marketing", None, 2, "x@exemplo.com"),
     ]
-    totals = {
-        r.canal: (r.em_quarentena, r.duplicadas) for r in transforms.channel_totals(got).collect()
-    }
-    assert totals == {"CRM": (1, 0), "Marketing": (3, 0)}
+    counts = {r.canal: (r._rows, r._rejected) for r in transforms.key_counts(got).collect()}
+    assert counts == {"CRM": (1, 0), "Marketing": (3, 0)}
 
 
-def test_duplicate_keys_are_counted(spark):
-    rows = [("1", "CRM", None, None, None, D, 0, D, D)] * 2 + [
-        ("2", "CRM", None, None, None, D, 0, D, D)
+def test_duplicate_keys_are_counted_as_the_key_rule_says(spark):
+    rows = [("1", "CRM", None, None, None, D, 0, D, D)] * 3 + [
+        ("2", "CRM", None, None, None, D, 0, D, D),
+        ("1", "Fraude", None, None, None, D, None, None, D),
     ]
-    totals = transforms.channel_totals(spark.createDataFrame(rows, OUT)).collect()
-    assert [(r.canal, r.em_quarentena, r.duplicadas) for r in totals] == [("CRM", 3, 1)]
+    table = spark.createDataFrame(rows, OUT)
+    counts = transforms.key_counts(table).collect()
+    assert sorted((r.canal, r._rows, r._rejected, r._rule_0) for r in counts) == [
+        ("CRM", 4, 2, 2),
+        ("Fraude", 1, 0, 0),
+    ]
+    # the same count as the rule's own condition, evaluated row by row
+    rule = transforms.KEY_RULE
+    assert rule.action == "fail"
+    report = measure(flag_failures(table, [rule]), [rule], by="canal")
+    assert report.failures == {"chave_unica": 2}
+    assert {c: g.failures["chave_unica"] for c, g in report.groups.items()} == {
+        "CRM": 2,
+        "Fraude": 0,
+    }
 
 
 def test_quality_rules_name_each_reject(spark):
@@ -109,10 +121,10 @@ def test_quality_rules_name_each_reject(spark):
         ("3", "data_envio_futura"),
     ]
     assert [r.id_cliente for r in passed_rows(flagged, checks).collect()] == ["4"]
-    stats = {r.canal: r for r in transforms.channel_stats(flagged, checks).collect()}
-    assert (stats["CRM"].lidos, stats["CRM"].rejeitados) == (4, 3)
-    assert stats["CRM"].r_email_invalido == 1
-    assert stats["CRM"].r_telefone_invalido == 1
+    crm = measure(flagged, checks, by="canal").groups["CRM"]
+    assert (crm.rows, crm.rejected) == (4, 3)
+    assert crm.failures["email_invalido"] == 1
+    assert crm.failures["telefone_invalido"] == 1
 
 
 def test_standardize_maps_columns_types_and_dates(spark):

@@ -91,7 +91,7 @@ SCHEMA = (
 def test_seed_table_from_six_real_files(spark, qsettings, write_sources):
     write_sources(qsettings.quarantine.sources_dir)
 
-    result = job.run(qsettings, spark, LOAD)
+    result = job.run(qsettings, spark, job.BuildRequest(LOAD))
 
     table = io.read_quarantine(spark, qsettings.quarantine.table)
     assert table.columns == OUTPUT_COLUMNS

@@ -9,9 +9,7 @@ Outputs under --out:
 
 from __future__ import annotations
 
-import csv
 import logging
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,14 +17,58 @@ from pathlib import Path
 from pyspark.sql import DataFrame, Row, SparkSession
 
 from esteira.chatbot import io, transforms
+from esteira.chatbot.io import HourFile
 from esteira.chatbot.schemas import REJECT_COLUMNS, SESSION_KEYS
+from esteira.connectors.staging import StagingArea
 from esteira.errors import ConfigError
 from esteira.logs import step
-from esteira.quality import flag_failures, measure, passed_rows, rejected_rows
-from esteira.runlog import track_run
+from esteira.quality import (
+    Expectation,
+    QualityReport,
+    flag_failures,
+    measure,
+    passed_rows,
+    rejected_rows,
+)
+from esteira.runlog import Run, track_run
 from esteira.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AnswersRequest:
+    """One run's options, already checked: `parse` builds it from the command's text.
+    Empty `hours` or `dates` means every hour file or date folder under `input`."""
+
+    input: Path
+    out: Path
+    hours: tuple[int, ...] = ()
+    dates: tuple[str, ...] = ()
+    rejects: Path | None = None
+
+    @property
+    def rejects_file(self) -> Path:
+        return self.rejects or self.out / "rejects.csv"
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        input: str | Path,
+        out: str | Path,
+        hours: str | Sequence[int] | None = None,
+        dates: str | Sequence[str] | None = None,
+        rejects: str | Path | None = None,
+    ) -> AnswersRequest:
+        """Options as typed: hours '13,14', dates '2019-12-16,2019-12-17'."""
+        return cls(
+            input=Path(input),
+            out=Path(out),
+            hours=_parse_hours(hours),
+            dates=_split(dates),
+            rejects=Path(rejects) if rejects else None,
+        )
 
 
 @dataclass
@@ -49,91 +91,107 @@ class AnswersResult:
     flows: list[FlowResult] = field(default_factory=list)
 
 
-def parse_hours(text: str | Sequence[int] | None) -> list[int] | None:
-    """'13,14' -> [13, 14]."""
-    if text is None or text == "":
-        return None
-    parts = text.split(",") if isinstance(text, str) else list(text)
+def _parse_hours(text: str | Sequence[int] | None) -> tuple[int, ...]:
+    """'13,14' -> (13, 14)."""
+    parts = _split(text)
     try:
-        hours = sorted({int(str(p).strip()) for p in parts if str(p).strip()})
+        hours = tuple(sorted({int(p) for p in parts}))
     except ValueError:
         raise ConfigError(f"--hours must be hours like 13,14, not {text!r}") from None
-    if not hours or any(not 0 <= h <= 23 for h in hours):
+    if (text and not hours) or any(not 0 <= h <= 23 for h in hours):
         raise ConfigError(f"--hours must be hours from 0 to 23, not {text!r}")
     return hours
 
 
-def parse_dates(text: str | Sequence[str] | None) -> list[str] | None:
-    if not text:
-        return None
-    parts = text.split(",") if isinstance(text, str) else list(text)
-    return [p.strip() for p in parts if p.strip()] or None
+def _split(text: str | Sequence[object] | None) -> tuple[str, ...]:
+    parts = (text or "").split(",") if isinstance(text, str | None) else list(text)
+    return tuple(str(p).strip() for p in parts if str(p).strip())
 
 
-def run(
-    settings: Settings,
-    session: SparkSession,
-    *,
-    input: str | Path,
-    out: str | Path,
-    hours: str | Sequence[int] | None = None,
-    dates: str | Sequence[str] | None = None,
-    rejects: str | Path | None = None,
-) -> AnswersResult:
+def run(settings: Settings, session: SparkSession, request: AnswersRequest) -> AnswersResult:
     """Reads the hourly files, consolidates the answers and writes every table.
 
-    The events are parsed once into a staging folder (OUT/_staging, removed at the end);
-    every table is written after all input was read. Unusable events go to the rejects
-    file with the rule they broke, and the rest is processed; only a missing or empty
-    input stops the run, before any table changes.
+    The events are parsed once and staged; every table is written after all input was
+    read. Unusable events go to the rejects file with the rule they broke, and the rest
+    is processed; only a missing or empty input stops the run, before any table changes.
     """
-    root, out = Path(input), Path(out)
-    rejects_path = Path(rejects) if rejects else out / "rejects.csv"
-    files = io.find_hour_files(root, parse_hours(hours), parse_dates(dates))
+    files = io.find_hour_files(request.input, request.hours, request.dates)
     log.info("%d hourly file(s): %s", len(files), ", ".join(f.source for f in files[:6]))
-    staging = out / "_staging"
-    with track_run(settings.runs_file, "chatbot.answers", settings.engine) as run:
-        try:
-            raw = io.read_events(session, files)
-            rules = transforms.event_rules()
-            flagged = flag_failures(transforms.parse_events(raw), rules)
-            cut = settings.chatbot.reject_record_chars
-            with step(f"Reading events of {len(files)} hourly file(s)"):
-                io.write_staging(transforms.events_to_stage(flagged, cut), staging / "events")
-            events = io.read_parquet(session, staging / "events")
-            report = measure(events, rules)
-            run.inputs["events"] = report.rows
-            run.record_quality("events", report)
-            per_session = transforms.session_answers(
-                transforms.valid_answers(passed_rows(events, rules))
-            )
-            with step("Consolidating answers per session"):
-                io.write_staging(per_session, staging / "answers")
-            staged = io.read_parquet(session, staging / "answers")
-            with step("Writing rejected events"):
-                io.write_csv(rejected_rows(events, rules).select(*REJECT_COLUMNS), rejects_path)
-            with rejects_path.open(encoding="utf-8", newline="") as fh:
-                rejected = sum(1 for _ in csv.reader(fh)) - 1
-            run.outputs["rejects"] = rejected
-            with step("Writing the long answers table"):
-                io.write_table(transforms.long_answers(staged), out / "answers")
-            answers = io.read_delta(session, out / "answers").count()
-            run.outputs["answers"] = answers
-            keys = _keys_per_flow(transforms.key_order(staged).collect())
-            result = AnswersResult(len(files), report.rows, rejected, answers, rejects_path)
-            for flow, flow_keys in keys.items():
-                with step(f"Writing flow {flow} ({len(flow_keys)} answer keys)"):
-                    result.flows.append(
-                        _write_flow(session, settings, staged, out, flow, flow_keys)
-                    )
-                run.outputs[f"flow {flow}"] = result.flows[-1].sessions
-            stale = io.remove_other_flows(out, {io.safe_name(f) for f in keys})
-            if stale:
-                log.info("removed %d flow table(s) of an earlier run", len(stale))
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    log.info("%d events, %d rejected, %d flows", report.rows, rejected, len(result.flows))
-    return result
+    rules = transforms.event_rules()
+    with (
+        track_run(settings.runs_file, "chatbot.answers", settings.engine) as run,
+        StagingArea(session, request.out / "_staging", run.run_id) as stage,
+    ):
+        events = _read(session, stage, files, rules, settings.chatbot.reject_record_chars)
+        report = _check(run, events, rules)
+        per_session = _consolidate(stage, events, rules)
+        _write_rejects(run, events, rules, request.rejects_file, report)
+        answers = _write_long(run, session, per_session, request.out)
+        flows = _write_flows(run, session, per_session, request.out, settings.chatbot.preview_rows)
+    log.info("%d events, %d rejected, %d flows", report.rows, report.rejected, len(flows))
+    return AnswersResult(
+        len(files), report.rows, report.rejected, answers, request.rejects_file, flows
+    )
+
+
+def _read(
+    session: SparkSession,
+    stage: StagingArea,
+    files: list[HourFile],
+    rules: list[Expectation],
+    record_chars: int,
+) -> DataFrame:
+    """Every event parsed and flagged once (staged: checks, rejects and answers reuse it)."""
+    with step(f"Reading events of {len(files)} hourly file(s)"):
+        flagged = flag_failures(transforms.parse_events(io.read_events(session, files)), rules)
+        return stage("events", transforms.events_to_stage(flagged, record_chars))
+
+
+def _check(run: Run, events: DataFrame, rules: list[Expectation]) -> QualityReport:
+    report = measure(events, rules)
+    run.inputs["events"] = report.rows
+    run.record_quality("events", report)
+    return report
+
+
+def _consolidate(stage: StagingArea, events: DataFrame, rules: list[Expectation]) -> DataFrame:
+    """Latest answer of every key per session (staged: every table is built from it)."""
+    with step("Consolidating answers per session"):
+        answers = transforms.valid_answers(passed_rows(events, rules))
+        return stage("answers", transforms.session_answers(answers))
+
+
+def _write_rejects(
+    run: Run, events: DataFrame, rules: list[Expectation], path: Path, report: QualityReport
+) -> None:
+    with step("Writing rejected events"):
+        io.write_csv(rejected_rows(events, rules).select(*REJECT_COLUMNS), path)
+    run.outputs["rejects"] = report.rejected
+
+
+def _write_long(run: Run, session: SparkSession, per_session: DataFrame, out: Path) -> int:
+    with step("Writing the long answers table"):
+        io.write_table(transforms.long_answers(per_session), out / "answers")
+    answers = io.read_delta(session, out / "answers").count()
+    run.outputs["answers"] = answers
+    return answers
+
+
+def _write_flows(
+    run: Run, session: SparkSession, per_session: DataFrame, out: Path, preview_rows: int
+) -> list[FlowResult]:
+    """One Delta table and one CSV file per flow; tables of flows this run did not see
+    are removed, so that OUT describes this run only."""
+    keys = _keys_per_flow(transforms.key_order(per_session).collect())
+    flows = []
+    for flow, flow_keys in keys.items():
+        with step(f"Writing flow {flow} ({len(flow_keys)} answer keys)"):
+            flows.append(_write_flow(session, per_session, out, flow, flow_keys, preview_rows))
+        run.outputs[f"flow {flow}"] = flows[-1].sessions
+    stale = io.remove_other_flows(out, {io.safe_name(f) for f in keys})
+    if stale:
+        log.info("removed %d flow table(s) of an earlier run", len(stale))
+    return flows
 
 
 def _keys_per_flow(rows: list[Row]) -> dict[str, list[str]]:
@@ -147,17 +205,17 @@ def _keys_per_flow(rows: list[Row]) -> dict[str, list[str]]:
 
 def _write_flow(
     session: SparkSession,
-    settings: Settings,
-    staged: DataFrame,
+    per_session: DataFrame,
     out: Path,
     flow: str,
     keys: list[str],
+    preview_rows: int,
 ) -> FlowResult:
     name = io.safe_name(flow)
     delta, csv_file = out / "flows" / name, out / "csv" / f"{name}.csv"
-    io.write_table(transforms.flow_table(staged, flow, keys), delta)
+    io.write_table(transforms.flow_table(per_session, flow, keys), delta)
     written = io.read_delta(session, delta)
     ordered = written.orderBy(*SESSION_KEYS)
     io.write_csv(ordered, csv_file)
-    preview = ordered.limit(settings.chatbot.preview_rows).collect()
+    preview = ordered.limit(preview_rows).collect()
     return FlowResult(flow, written.columns, written.count(), preview, delta, csv_file)

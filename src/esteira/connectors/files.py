@@ -105,8 +105,15 @@ def require_columns(df: DataFrame, required: Iterable[str], source: str) -> None
         raise MissingColumnError(source, missing, columns)
 
 
-def write_single_file(df: DataFrame, path: Path, *, delimiter: str = ",") -> None:
-    """One .csv (header, `delimiter`) or .parquet file at `path`, rows in df's order.
+def write_single_file(
+    df: DataFrame,
+    path: Path,
+    *,
+    delimiter: str = ",",
+    fmt: Literal["csv", "parquet"] | None = None,
+) -> None:
+    """One CSV (header, `delimiter`) or Parquet file at `path`, rows in df's order; the
+    format is `fmt`, else the suffix's (.parquet, anything else CSV).
 
     The rows come to the driver as Arrow and Python writes the file: the engines write
     folders of part files, and Sail does not keep a sort on write. CSV values are the
@@ -117,7 +124,7 @@ def write_single_file(df: DataFrame, path: Path, *, delimiter: str = ",") -> Non
     path = Path(path)
     tmp = _beside(path)
     try:
-        if path.suffix.lower() == ".parquet":
+        if (fmt or ("parquet" if path.suffix.lower() == ".parquet" else "csv")) == "parquet":
             import pyarrow.parquet as pq
 
             pq.write_table(df.toArrow(), tmp)

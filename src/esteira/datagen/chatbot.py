@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from esteira.datagen.cli import app
+from esteira.datagen.draws import uniform
 
 FLOW_KEYS = [
     ["name", "cpf", "delivery_confirmed"],
@@ -33,12 +34,12 @@ def generate_events(
     session: SparkSession, events: int, sessions: int, seed: int, day: str
 ) -> DataFrame:
     """(hour, line, broken): one JSON event per row, `hour` its UTC hour."""
-    sid = F.col("id") % sessions
+    sid = F.col("sid")
     step = (F.col("id") / sessions).cast("long")  # the n-th answer of its session
     flow = sid % len(FLOW_KEYS)
     keys = F.element_at(F.array(*[F.array(*map(F.lit, ks)) for ks in FLOW_KEYS]), flow + 1)
     size = F.size(keys)
-    start = F.abs(F.hash(sid, F.lit(seed))) % (86_400 - 900)
+    start = (uniform(seed, 0, row_id="sid") * (86_400 - 900)).cast("long")  # per session
     epoch = F.unix_timestamp(F.lit(f"{day} 00:00:00")) + start + step * 25 + F.col("id") % 7
     ts = F.timestamp_seconds(epoch)
     local = F.date_format(ts - F.expr("INTERVAL 3 HOURS"), "yyyy-MM-dd'T'HH:mm:ss")
@@ -48,7 +49,7 @@ def generate_events(
 
     def answer(offset: int, salt: int):
         value = F.format_string("v%d", F.col("id") + offset)
-        return F.when(F.rand(seed + salt) < 0.08, F.lit("")).otherwise(value)
+        return F.when(uniform(seed, salt) < 0.08, F.lit("")).otherwise(value)
 
     content = F.map_from_arrays(
         F.array(
@@ -64,7 +65,8 @@ def generate_events(
         written.alias("timestamp"),
         content.alias("content"),
     )
-    return session.range(events).select(
+    rows = session.range(events).withColumn("sid", F.col("id") % sessions)
+    return rows.select(
         F.hour(ts).alias("hour"),
         F.to_json(event).alias("line"),
         (F.col("id") % 1997 == 13).alias("broken"),
@@ -73,12 +75,12 @@ def generate_events(
 
 def write_hours(df: DataFrame, out: Path, layout: str) -> list[Path]:
     """Joins the engine's part files of each hour into out/hour=HH.json."""
-    staging = out.parent / f".{out.name}.parts"
-    shutil.rmtree(staging, ignore_errors=True)
-    df.write.partitionBy("hour").text(str(staging))
+    parts_dir = out.parent / f".{out.name}.parts"
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    df.write.partitionBy("hour").text(str(parts_dir))
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for folder in sorted(staging.glob("hour=*")):
+    for folder in sorted(parts_dir.glob("hour=*")):
         hour = int(folder.name.split("=", 1)[1])
         as_array = layout == "array" or (layout == "mixed" and hour % 2 == 0)
         target = out / f"hour={hour:02d}.json"
@@ -86,7 +88,7 @@ def write_hours(df: DataFrame, out: Path, layout: str) -> list[Path]:
         with target.open("w", encoding="utf-8") as dst:
             _join(parts, dst, as_array)
         written.append(target)
-    shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(parts_dir, ignore_errors=True)
     return written
 
 

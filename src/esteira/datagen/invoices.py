@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from esteira.datagen.cli import app
+from esteira.datagen.draws import uniform
 
 
 def generate_invoices(
@@ -23,8 +24,8 @@ def generate_invoices(
 ) -> DataFrame:
     account = F.col("id") % accounts
     first = F.add_months(F.to_date(F.lit(f"{reference}-01")), -12)
-    month = F.add_months(first, (F.rand(seed) * 13).cast("int"))
-    cents = (F.rand(seed + 1) * 9_000_000 + 10_000).cast("long")
+    month = F.add_months(first, (uniform(seed, 1) * 13).cast("int"))
+    cents = (uniform(seed, 2) * 9_000_000 + 10_000).cast("long")
     return session.range(rows).select(
         F.format_string("C%07d", (account / 3).cast("long")).alias("customer"),
         F.format_string("A%08d", account).alias("account"),

@@ -12,32 +12,24 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from esteira.connectors import delta
 from esteira.datagen.cli import app
-
-_PRIME = 1_000_000_007
-
-
-def _uniform(seed: int) -> Column:
-    """A uniform [0, 1) value per row id, the same on every engine and every run.
-
-    Not F.rand: Sail restarts rand(seed) at every batch, repeating its values.
-    """
-    return (F.abs(F.xxhash64(F.col("id"), F.lit(seed))) % _PRIME) / F.lit(float(_PRIME))
+from esteira.datagen.draws import uniform
 
 
 def generate_clients(session: SparkSession, n: int, keys: int, seed: int) -> DataFrame:
-    skew = F.pow(_uniform(seed), F.lit(2.0))  # squares crowd clients into the low keys
+    skew = F.pow(uniform(seed, 0), F.lit(2.0))  # squares crowd clients into the low keys
     key = F.format_string("K%04d", (skew * keys).cast("int"))
     clients = session.range(n).select(
         (F.col("id") + 1).alias("nr_cli"),
-        F.when(_uniform(seed + 1) >= 0.005, key).alias("chave_unica"),
+        F.when(uniform(seed, 1) >= 0.005, key).alias("chave_unica"),
         F.format_string("Cliente %d", F.col("id") + 1).alias("nome"),
         F.element_at(
             F.array(*[F.lit(s) for s in ("PF", "PJ", "AGRO")]),
-            (_uniform(seed + 2) * 3).cast("int") + 1,
+            (uniform(seed, 2) * 3).cast("int") + 1,
         ).alias("segmento"),
     )
     duplicates = clients.filter(F.col("nr_cli") % 1000 == 7)  # exact copies: collapsed
@@ -49,13 +41,13 @@ def generate_clients(session: SparkSession, n: int, keys: int, seed: int) -> Dat
 
 def generate_managers(session: SparkSession, m: int, keys: int, seed: int) -> DataFrame:
     staffed = max(1, keys - max(1, keys // 20))  # the last ~5% keys get no manager
-    skew = F.pow(_uniform(seed + 3), F.lit(2.0))
+    skew = F.pow(uniform(seed, 3), F.lit(2.0))
     return session.range(m).select(
         F.format_string("G%06d", F.col("id") + 1).alias("id_gerente"),
         F.format_string("K%04d", F.least((skew * keys).cast("int"), F.lit(staffed - 1))).alias(
             "chave_unica"
         ),
-        F.when(_uniform(seed + 4) < 0.05, (_uniform(seed + 5) * 2000 + 100).cast("int"))
+        F.when(uniform(seed, 4) < 0.05, (uniform(seed, 5) * 2000 + 100).cast("int"))
         .cast("int")
         .alias("capacidade"),
     )
@@ -63,7 +55,7 @@ def generate_managers(session: SparkSession, m: int, keys: int, seed: int) -> Da
 
 def write(df: DataFrame, path: Path, fmt: str) -> None:
     if fmt == "delta":
-        df.write.format("delta").mode("overwrite").save(str(path))
+        delta.write(df, path)
     elif fmt == "csv":
         df.coalesce(1).write.mode("overwrite").option("header", "true").csv(str(path))
     else:

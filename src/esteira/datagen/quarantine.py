@@ -10,17 +10,19 @@ The engine writes everything but the xlsx (XlsxWriter, constant-memory mode).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import typer
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from esteira.connectors.files import write_single_file
 from esteira.datagen.cli import app
-from esteira.quarantine.io import write_single_file
+from esteira.datagen.draws import uniform
 
 XLSX_MAX_ROWS = 500_000
 SHARES = {
@@ -57,10 +59,8 @@ class _Gen:
         self.seed = seed
 
     def rand(self, k: int) -> Column:
-        """Uniform in [0, 1) from a hash of the row id: F.rand(seed) on Sail restarts its
-        sequence in every batch, which would repeat the same few thousand clients."""
-        h = F.xxhash64(F.col("id"), F.lit(self.seed), F.lit(k))
-        return F.pmod(h, F.lit(1_000_003)).cast("double") / F.lit(1_000_003.0)
+        """Uniform in [0, 1), one independent draw per `k` (esteira.datagen.draws)."""
+        return uniform(self.seed, k)
 
     def client(self, k: int) -> Column:
         ident = (F.lit(1_000_000_000) + (self.rand(k) * self.pool).cast("long")).cast("string")
@@ -216,15 +216,23 @@ def quarantine(
     """Write the six quarantine sources (xlsx, csv, parquet, json, Delta x2) with dirt."""
     from esteira import cli_common
     from esteira.formats import integer_br
-    from esteira.logs import console, step
-    from esteira.quarantine.cli import parse_date
-    from esteira.quarantine.job import today
+    from esteira.logs import output, step
 
     if rows < 6:
         raise typer.BadParameter("--rows must be at least 6")
-    day = parse_date(load_date) or today(cli_common.settings())
+    day = _load_date(load_date, cli_common.settings().timezone)
     session = cli_common.session()
     with step(f"Generating {rows:,} quarantine source rows"):
         counts = generate(session, out, rows, day, seed)
     parts = ", ".join(f"{k} {integer_br(v)}" for k, v in counts.items())
-    console.print(f"wrote {out} for {day.isoformat()}: {parts}")
+    output.print(f"wrote {out} for {day.isoformat()}: {parts}")
+
+
+def _load_date(value: str | None, timezone: str) -> date:
+    """--date as AAAA-MM-DD, else today where the company is (the build's default too)."""
+    if value is None:
+        return datetime.now(ZoneInfo(timezone)).date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"--date {value!r} is not a date (use AAAA-MM-DD)") from None

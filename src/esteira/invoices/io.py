@@ -31,12 +31,12 @@ def write_output(df: DataFrame, location: Path, fmt: OutputFormat) -> None:
     elif fmt == "parquet":
         replace_folder(df, location)
     else:
-        write_single_file(df, location)
+        write_single_file(df, location, fmt="csv")
 
 
 def write_rejects(df: DataFrame, location: Path) -> None:
-    """Bad rows with the rule they broke, as one CSV file."""
-    write_single_file(df, location)
+    """Bad rows with the rule they broke, as one CSV file (whatever its suffix)."""
+    write_single_file(df, location, fmt="csv")
 
 
 def read_output(session: SparkSession, location: Path, fmt: OutputFormat) -> DataFrame:

@@ -14,7 +14,7 @@ from rich.table import Table
 from esteira import cli_common
 from esteira.errors import ConfigError
 from esteira.formats import datetime_br, integer_br
-from esteira.logs import console
+from esteira.logs import output
 
 app = typer.Typer(help="WhatsApp notification usage.", no_args_is_help=True)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -57,8 +57,8 @@ def produce_command(
     top: Annotated[int, typer.Option(help="customer rows to print")] = 15,
 ) -> None:
     """Send synthetic notification traffic to the topic and print what was sent."""
-    from esteira.notifications.generator import Spec
-    from esteira.notifications.produce import default_start, produce
+    from esteira import endpoints
+    from esteira.datagen.notifications import Spec, default_start, produce
 
     try:
         per_second = float(rate.strip().removesuffix("/s"))
@@ -77,20 +77,22 @@ def produce_command(
         except ValueError:
             raise ConfigError(f"--start: {start!r} is not an ISO date-time") from None
     settings = cli_common.settings()
+    cfg = settings.notifications
     spec = Spec(rate=per_second, duration=parse_seconds(duration, "--duration"),
                 customers=customers, start=default_start(begin), duplicates=duplicates, late=late,
                 bad=bad, too_late=too_late, seed=seed,
-                max_lateness_days=settings.notifications.max_lateness_days)
-    tally = produce(settings, spec, send_rate=per_second if begin is None else None)
+                max_lateness_days=cfg.max_lateness_days)
+    tally = produce(endpoints.kafka_bootstrap(settings), cfg.topic, spec,
+                    partitions=cfg.partitions, send_rate=per_second if begin is None else None)
     if expected is not None:
         expected.parent.mkdir(parents=True, exist_ok=True)
         expected.write_text(json.dumps(tally.as_dict(), ensure_ascii=False), encoding="utf-8")
-    summary = Table(title=f"Enviadas ao tópico {settings.notifications.topic}", show_header=False)
+    summary = Table(title=f"Enviadas ao tópico {cfg.topic}", show_header=False)
     summary.add_row("registros enviados", integer_br(tally.sent))
     for kind, label in _KIND_LABELS.items():
         summary.add_row(label, integer_br(tally.kinds.get(kind, 0)))
     summary.add_row("message_ids distintos contáveis", integer_br(tally.expected_total))
-    console.print(summary)
+    output.print(summary)
     per = Table(title="message_ids distintos por cliente e canal")
     for col in ("customer_id", "cliente", "canal", "mensagens"):
         per.add_column(col)
@@ -99,7 +101,7 @@ def produce_command(
         per.add_row(str(cid), name, channel, integer_br(n))
     if len(ranked) > top:
         per.add_row("...", f"+{len(ranked) - top} linhas", "", "")
-    console.print(per)
+    output.print(per)
 
 
 @app.command("stream")
@@ -112,13 +114,16 @@ def stream_command(
     ] = None,
 ) -> None:
     """Kafka -> Delta bronze/silver/gold, checkpointed (engine spark only)."""
-    from esteira.notifications.job import require_spark, run
+    from esteira.notifications.job import StreamRequest, require_spark, run
 
     settings = cli_common.settings()
     require_spark(settings)
-    idle = parse_seconds(until_idle, "--until-idle") if until_idle else None
-    totals = run(settings, cli_common.session(), until_idle=idle, progress_log=progress_log)
-    console.print(
+    request = StreamRequest(
+        until_idle=parse_seconds(until_idle, "--until-idle") if until_idle else None,
+        progress_log=progress_log,
+    )
+    totals = run(settings, cli_common.session(), request)
+    output.print(
         f"stream parado: {integer_br(totals.batches)} lotes, {integer_br(totals.records)} "
         f"registros, {integer_br(totals.new_messages)} novas, "
         f"{integer_br(totals.duplicates)} reentregas, {integer_br(totals.rejected)} rejeitadas"
@@ -150,4 +155,4 @@ def _print_usage(settings, session, top: int) -> None:
                       datetime_br(r["updated_at"]))
     if hidden:
         table.add_row(f"... +{integer_br(hidden)} linhas", "", "", "")
-    console.print(table)
+    output.print(table)

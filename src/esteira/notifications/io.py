@@ -20,7 +20,6 @@ userMetadata: the too-late rule's watermark survives a restart without a table o
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +31,6 @@ from esteira.connectors.delta import Txn
 from esteira.errors import InputError
 from esteira.notifications.config import NotificationsSettings
 
-log = logging.getLogger(__name__)
 SILVER_PARTITIONS = ["event_date"]
 REJECTS_PARTITIONS = ["ingest_date"]
 GOLD_PARTITIONS = ["event_date", "event_hour"]

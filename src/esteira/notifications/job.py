@@ -3,8 +3,8 @@
 Two Structured Streaming queries in one Spark application read the topic:
 - bronze: every record into Delta's streaming sink (append, its own checkpoint);
 - dedupe: parse -> drop re-deliveries in Spark's state store (RocksDB, a watermark on
-  arrival time) -> `esteira.notifications.batch.MicroBatch` (foreachBatch), which writes
-  rejects, silver and gold with the batch's Delta transaction id.
+  arrival time) -> `MicroBatch` (foreachBatch), which writes rejects, silver and gold
+  with the batch's Delta transaction id.
 See esteira.notifications.io for why a SIGKILL at any moment loses nothing and counts
 nothing twice. JVM Spark only: Sail has no Kafka source.
 """
@@ -14,77 +14,72 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import timedelta
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import functions as F
 
-from esteira.errors import EngineError, InputError, ServiceError
-from esteira.notifications import io
-from esteira.notifications import transforms as T
-from esteira.notifications.batch import MicroBatch, StreamTotals
-from esteira.runlog import track_run
+from esteira import endpoints, streaming
+from esteira.connectors import kafka
+from esteira.connectors.delta import Txn
+from esteira.errors import EngineError
+from esteira.notifications import io, transforms
+from esteira.notifications.schemas import SUMMARY_SCHEMA
+from esteira.quality import Expectation, QualityReport, rule_column
+from esteira.runlog import Run, track_run
 from esteira.settings import Settings
 
 log = logging.getLogger(__name__)
-# Spark 4.1.1's Kafka source throws this NPE while reporting progress for the batch it
-# replays after a crash; the batch itself and its commit are done by then (SPARK-55271,
-# SPARK-57438), so starting the query again from the checkpoint is safe.
-_SPARK_55271 = 'IterableOps.map(scala.Function1)" because the return value of "scala.Option.get()"'
-_RESTARTS = 6  # in one run, over both queries
-# Streaming settings of the session that runs both queries. The dedupe state lives in
-# RocksDB (off-heap, spills to disk; changelog checkpointing writes only what changed per
-# batch); the shuffle partitions of a stateful query are fixed when its checkpoint is
-# created: 2, one per core.
-STREAMING_CONF = {
-    "spark.sql.streaming.stateStore.providerClass":
-        "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
-    "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
-    "spark.sql.shuffle.partitions": "2",
-    # state expiry happens in the next batch with data, not in an extra empty batch
-    "spark.sql.streaming.noDataMicroBatches.enabled": "false",
-    "spark.databricks.delta.optimizeWrite.enabled": "false",
-    "spark.databricks.delta.autoCompact.enabled": "false",
-    # Tables this stream creates write a Delta checkpoint every 100 commits, not 10: the
-    # checkpoint is written inside the commit, and every table is written once per batch,
-    # so at 10 all of them checkpointed in the same batch and stalled the stream every
-    # ten batches (the freshness benchmark's p95). Existing tables keep their interval.
-    "spark.databricks.delta.properties.defaults.checkpointInterval": "100",
-    # gold's MERGE source is a small local relation built from the collected batch
-    # summary: deterministic, nothing to copy first
-    "spark.databricks.delta.merge.materializeSource": "none",
-}
+# At 5,000 msg/s a caught-up batch holds about 40,000 messages; at 20,000 about 500,000.
+GOLD_ALONE_UP_TO = 150_000
 
 
-def run(settings: Settings, session: SparkSession, *, until_idle: float | None = None,
-        progress_log: Path | None = None) -> StreamTotals:
+@dataclass(frozen=True)
+class StreamRequest:
+    until_idle: float | None = None  # seconds without input before stopping; None: never
+    progress_log: Path | None = None  # each dedupe batch's Spark progress (JSON lines)
+
+
+@dataclass
+class StreamResult:
+    """What this run's batches did (a batch replayed here is counted again)."""
+
+    quality: QualityReport
+    batches: int = 0
+    records: int = 0
+    new_messages: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+
+
+def run(settings: Settings, session: SparkSession, request: StreamRequest) -> StreamResult:
     """Runs the stream; with `until_idle`, stops after that many seconds without input."""
     require_spark(settings)
-    from esteira.services.kafka import bootstrap_servers
-
     cfg = settings.notifications
-    bootstrap = bootstrap_servers(settings)
-    io.ensure_topic(bootstrap, cfg)
+    bootstrap = endpoints.kafka_bootstrap(settings)
+    kafka.ensure_topic(bootstrap, cfg.topic, cfg.partitions)
     t = io.tables(cfg, settings.home)
-    app_id = t.app_id()
-    body = MicroBatch(settings, t, app_id)
-    for key, value in STREAMING_CONF.items():
-        session.conf.set(key, value)
+    body = MicroBatch(settings, t, t.app_id())
+    # the shuffle partitions of a stateful query are fixed when its checkpoint is
+    # created: 2, one per core
+    streaming.configure(session, **{"spark.sql.shuffle.partitions": "2"})
+
+    def on_progress(i: int, progress) -> None:
+        if i == 0:  # the dedupe query
+            _account(progress, body.result, request.progress_log)
+
     with track_run(settings.runs_file, "notifications.stream", settings.engine) as run_rec:
-        starters = _starters(session, bootstrap, cfg, t, body)
-        queries = [start() for start in starters]
-        log.info("stream started: topic %s -> %s (checkpoints %s, %s)",
+        log.info("starting the stream: topic %s -> %s (checkpoints %s, %s)",
                  cfg.topic, t.root, t.checkpoint, t.bronze_checkpoint)
-        try:
-            _watch(queries, starters, body.totals, until_idle, progress_log)
-        finally:
-            for query in queries:
-                if query.isActive:
-                    query.stop()
-        run_rec.inputs["kafka"] = body.totals.records
-        run_rec.outputs["silver"] = body.totals.new_messages
-        run_rec.outputs["rejects"] = body.totals.rejected
-    return body.totals
+        streaming.run_queries(_starters(session, bootstrap, cfg, t, body),
+                              until_idle=request.until_idle, on_progress=on_progress,
+                              name="notification stream")
+        _record(run_rec, body.result)
+    return body.result
 
 
 def _starters(session: SparkSession, bootstrap: str, cfg, t: io.Tables,
@@ -93,21 +88,22 @@ def _starters(session: SparkSession, bootstrap: str, cfg, t: io.Tables,
     horizon = timedelta(hours=cfg.dedupe_horizon_hours)
 
     def dedupe():
-        kafka_rows = T.bronze_rows(io.read_kafka(session, bootstrap, cfg))
-        writer = (
-            T.first_deliveries(T.parse_messages(kafka_rows), horizon).writeStream
-            .queryName("notifications").foreachBatch(body)
-            .option("checkpointLocation", t.checkpoint)
-        )
-        if cfg.trigger_seconds > 0:
-            writer = writer.trigger(processingTime=f"{cfg.trigger_seconds} seconds")
-        return writer.start()
+        records = transforms.bronze_rows(io.read_topic(session, bootstrap, cfg))
+        firsts = transforms.first_deliveries(transforms.parse_messages(records), horizon)
+        return io.write_batches(firsts, body, t, cfg.trigger_seconds)
 
     def bronze():
-        return io.write_bronze(T.bronze_rows(io.read_kafka(session, bootstrap, cfg)), t,
-                               cfg.bronze_trigger_seconds)
+        return io.write_bronze(transforms.bronze_rows(io.read_topic(session, bootstrap, cfg)),
+                               t, cfg.bronze_trigger_seconds)
 
     return [dedupe, bronze]
+
+
+def _record(run_rec: Run, result: StreamResult) -> None:
+    run_rec.inputs["kafka"] = result.records
+    run_rec.outputs["silver"] = result.new_messages
+    run_rec.outputs["rejects"] = result.rejected
+    run_rec.record_quality("notifications", result.quality)
 
 
 def require_spark(settings: Settings) -> None:
@@ -120,59 +116,17 @@ def require_spark(settings: Settings) -> None:
         )
 
 
-def usage(settings: Settings, session: SparkSession) -> list:
+def usage(settings: Settings, session: SparkSession) -> list[Row]:
     """Gold summed per customer and channel, with the last update (the panel's numbers)."""
-    t = io.tables(settings.notifications, settings.home)
-    gold = io.read_or_none(session, t.gold)
-    if gold is None:
-        raise InputError(t.gold, "no gold table yet: run `esteira notifications stream` first")
-    return T.usage_per_customer(gold).collect()
+    gold = io.read_gold(session, io.tables(settings.notifications, settings.home))
+    return transforms.usage_per_customer(gold).collect()
 
 
-def _watch(queries: list, starters: list, totals: StreamTotals, until_idle: float | None,
-           progress_log: Path | None) -> None:
-    """Waits for both queries (the first is the dedupe one: its progress goes to
-    `progress_log` and the totals); stops once no record arrived for `until_idle` s.
-    A query that hit SPARK-55271 is restarted from its checkpoint, the other one runs on."""
-    last_input = time.monotonic()
-    seen = [-1] * len(queries)
-    restarts = 0
-    while True:
-        for i, query in enumerate(queries):
-            failure = query.exception()
-            if failure is None:
-                continue
-            if _SPARK_55271 not in str(failure):
-                raise ServiceError(f"the notification stream failed: {_first_line(failure)}")
-            restarts += 1
-            if restarts > _RESTARTS:
-                raise ServiceError("the stream kept failing on SPARK-55271")
-            log.warning("Spark 4.1.1 bug SPARK-55271 after a replayed batch (already "
-                        "committed): restarting query %s from its checkpoint", query.name)
-            queries[i] = starters[i]()
-        if not all(query.isActive for query in queries):
-            return
-        for i, query in enumerate(queries):
-            for progress in query.recentProgress:
-                if progress["batchId"] <= seen[i] or progress.get("numInputRows", 0) == 0:
-                    continue
-                seen[i] = progress["batchId"]
-                last_input = time.monotonic()
-                if i == 0:
-                    _account(progress, totals, progress_log)
-        busy = any(q.status.get("isTriggerActive") or q.status.get("isDataAvailable")
-                   for q in queries)
-        if until_idle is not None and not busy and time.monotonic() - last_input >= until_idle:
-            log.info("no input for %.0f s: stopping the stream", until_idle)
-            return
-        time.sleep(0.5)
-
-
-def _account(progress, totals: StreamTotals, progress_log: Path | None) -> None:
+def _account(progress, result: StreamResult, progress_log: Path | None) -> None:
     """Records and re-deliveries of one dedupe batch, from Spark's progress report."""
-    totals.records += progress.get("numInputRows", 0)
+    result.records += progress.get("numInputRows", 0)
     for op in progress.get("stateOperators") or []:
-        totals.duplicates += (op.get("customMetrics") or {}).get("numDroppedDuplicateRows", 0)
+        result.duplicates += (op.get("customMetrics") or {}).get("numDroppedDuplicateRows", 0)
         late = op.get("numRowsDroppedByWatermark", 0)
         if late:  # arrival more than the horizon behind the newest arrival: see README
             log.warning("batch %s: %d records arrived over the dedupe horizon behind the "
@@ -187,6 +141,158 @@ def _progress_json(progress: object) -> str:
     return text if isinstance(text, str) else json.dumps(progress, default=str)
 
 
-def _first_line(exc: object) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else exc.__class__.__name__
+class MicroBatch:
+    """One micro-batch of the dedupe query (the foreachBatch body), exactly once.
+
+    It receives records already parsed and stripped of re-deliveries by Spark's state
+    store (`transforms.first_deliveries`): per-minute increments MERGEd into gold first,
+    then rejects (with reasons) and first deliveries -> silver. Every write carries the
+    Delta transaction id (app_id, batch_id), and every commit the batch's watermark as
+    userMetadata (read back after a restart): see esteira.notifications.io.
+    """
+
+    def __init__(self, settings: Settings, tables: io.Tables, app_id: str) -> None:
+        self.tables = tables
+        self.app_id = app_id
+        self.max_lateness = timedelta(days=settings.notifications.max_lateness_days)
+        self.rules = transforms.reject_rules(self.max_lateness)
+        self.result = StreamResult(quality=QualityReport.from_counts(self.rules, {}))
+        self._watermark: tuple[int, datetime | None] | None = None
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="delta-append")
+
+    def __call__(self, records: DataFrame, batch_id: int) -> None:
+        parsed = records.persist()  # the stateful plan runs once: stats, rejects, silver
+        try:
+            self._process(records.sparkSession, parsed, batch_id)
+        finally:
+            parsed.unpersist()
+
+    def _process(self, session: SparkSession, parsed: DataFrame, batch_id: int) -> None:
+        """One collected summary (the pass that also feeds the cache) gives the counts,
+        the watermark and gold's increments. Gold is written first and alone, from the
+        small collected increments: it is what readers wait for, and sharing the two
+        cores with the appends made it finish last. Then silver and rejects append
+        from the cache at once. A batch over GOLD_ALONE_UP_TO messages (a backlog: the
+        stream is behind anyway) appends silver beside gold instead, which drains it
+        sooner. Gold's transaction id is a session setting (a MERGE takes no writer
+        options); the appends name theirs as writer options, which take precedence."""
+        t, txn = self.tables, Txn(self.app_id, batch_id)
+        clock = _Clock()
+        now = datetime.now(UTC)
+        summary = Summary(transforms.batch_summary(parsed).collect())
+        clock.lap("read+parse+dedupe")
+        if not summary.rows:
+            return
+        previous = self._previous_watermark(session, batch_id)
+        watermark = max((w for w in (previous, summary.newest) if w), default=None)
+        marked = parsed
+        if summary.oldest and watermark and summary.oldest < watermark - self.max_lateness:
+            marked = transforms.too_late(parsed, watermark, self.max_lateness)
+            summary = Summary(transforms.batch_summary(marked).collect())
+        meta = json.dumps({"app_id": self.app_id, "batch_id": batch_id,
+                           "watermark": watermark.isoformat() if watermark else None})
+        # a backlog's big batch: silver's append (the payloads) beside gold, for throughput
+        overlap = summary.n_new > GOLD_ALONE_UP_TO
+        pending: list[Future] = []
+        try:
+            if overlap:
+                pending.append(self._pool.submit(self._append_silver, marked, txn, meta))
+            if summary.n_new:
+                counted = session.createDataFrame(summary.valid, SUMMARY_SCHEMA)
+                io.merge_gold(session, transforms.gold_increments(counted, now), t, txn,
+                              summary.hours, meta)
+                clock.lap("gold")
+            if summary.reasons:
+                bad = self._stamp(transforms.rejects(marked), batch_id)
+                pending.append(self._pool.submit(io.append_rejects, bad, t, txn, meta))
+            if summary.n_new and not overlap:
+                pending.append(self._pool.submit(self._append_silver, marked, txn, meta))
+        finally:
+            _settle(pending)
+        clock.lap("appends")
+        self._watermark = (batch_id, watermark)
+        self._count(summary)
+        log.info("batch %d: %d new, %d rejected (%s)", batch_id, summary.n_new,
+                 sum(summary.reasons.values()), clock)
+
+    def _append_silver(self, marked: DataFrame, txn: Txn, meta: str) -> None:
+        valid = self._stamp(transforms.valid_messages(marked), txn.version)
+        io.append_silver(valid, self.tables, txn, meta)
+
+    def _stamp(self, df: DataFrame, batch_id: int) -> DataFrame:
+        """The writing stream and micro-batch of each row (silver and rejects)."""
+        return df.withColumn("app_id", F.lit(self.app_id)).withColumn(
+            "batch_id", F.lit(batch_id).cast("long"))
+
+    def _previous_watermark(self, session: SparkSession, batch_id: int) -> datetime | None:
+        """From memory when the last batch ran here; else from gold's commit metadata."""
+        if self._watermark is not None and self._watermark[0] == batch_id - 1:
+            return self._watermark[1]
+        return io.previous_watermark(session, self.tables, self.app_id, batch_id)
+
+    def _count(self, summary: Summary) -> None:
+        res = self.result
+        res.batches += 1
+        res.new_messages += summary.n_new
+        res.rejected += sum(summary.reasons.values())
+        res.quality = res.quality.merge(summary.quality(self.rules))
+
+
+class Summary:
+    """A collected `transforms.batch_summary`: counts per reject reason, new messages,
+    their newest and oldest event time (UTC), the gold hours they touch."""
+
+    def __init__(self, rows: list[Row]) -> None:
+        self.rows = rows
+        self.valid = [r for r in rows if r["reason"] is None]
+        self.reasons: dict[str, int] = {}
+        for row in rows:
+            if row["reason"] is not None:
+                self.reasons[row["reason"]] = self.reasons.get(row["reason"], 0) + row["n"]
+        self.n_new = sum(r["n"] for r in self.valid)
+        self.newest = _utc(max((r["newest_us"] for r in self.valid), default=None))
+        self.oldest = _utc(min((r["oldest_us"] for r in self.valid), default=None))
+        self.hours = sorted({_utc(r["minute_us"]).strftime("%Y-%m-%d %H") for r in self.valid})
+
+    def quality(self, rules: list[Expectation]) -> QualityReport:
+        """The batch's reject reasons counted per rule (each reject breaks exactly one)."""
+        per_rule: Counter[str] = Counter()
+        for reason, n in self.reasons.items():
+            per_rule[transforms.rule_of(reason)] += n
+        counts = {rule_column(i): per_rule.get(r.name, 0) for i, r in enumerate(rules)}
+        rejected = sum(self.reasons.values())
+        return QualityReport.from_counts(
+            rules, {"_rows": self.n_new + rejected, "_rejected": rejected, **counts})
+
+
+def _utc(micros: int | None) -> datetime | None:
+    return None if micros is None else _EPOCH + timedelta(microseconds=micros)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class _Clock:
+    """Seconds per step of a micro-batch, for the batch's log line."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+        self.laps: list[tuple[str, float]] = []
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps.append((name, now - self.last))
+        self.last = now
+
+    def __str__(self) -> str:
+        return " ".join(f"{name} {secs:.1f}s" for name, secs in self.laps)
+
+
+def _settle(pending: list[Future]) -> None:
+    """Waits for every submitted write; re-raises the first failure."""
+    first: BaseException | None = None
+    while pending:
+        error = pending.pop(0).exception()
+        first = first or error
+    if first is not None:
+        raise first

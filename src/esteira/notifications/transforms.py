@@ -155,7 +155,7 @@ _RULES = {NOT_JSON: "not_json", MISSING_FIELD: "missing_field", WRONG_TYPE: "wro
 
 def rule_of(reason: str) -> str:
     """The expectation a reject reason breaks: "missing field: payload" -> missing_field."""
-    return _RULES[reason.split(":")[0]]
+    return _RULES[reason.split(":", maxsplit=1)[0]]
 
 
 def rejects(parsed: DataFrame) -> DataFrame:

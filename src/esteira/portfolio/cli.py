@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from esteira import cli_common
 from esteira.formats import integer_br
-from esteira.logs import output as console
+from esteira.logs import output
+
+if TYPE_CHECKING:
+    from esteira.portfolio.job import AssignResult
 
 app = typer.Typer(help="Client-portfolio distribution (carteira).", no_args_is_help=True)
 
@@ -23,40 +26,42 @@ def assign(
     previous: Annotated[
         str | None, typer.Option(help="the last assignment: clients keep their manager")
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="random order seed (default: config)")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="random order seed (default: portfolio.seed)")
+    ] = None,
     limit: Annotated[
-        int | None, typer.Option(help="clients per manager (default: config, 1473)")
+        int | None, typer.Option(help="clients per manager (default: portfolio.limit_clients)")
     ] = None,
 ) -> None:
     """Deal every client to exactly one manager of the same chave_unica, balanced."""
     from esteira.portfolio.job import AssignRequest, run
 
-    request = AssignRequest(clients, managers, out, previous, seed, limit)
-    summary = run(cli_common.settings(), cli_common.session(), request)
-    print_summary(summary, out)
+    settings = cli_common.settings()
+    request = AssignRequest.parse(settings.portfolio, clients, managers, out, previous, seed, limit)
+    print_result(run(settings, cli_common.session(), request))
 
 
-def print_summary(summary: dict[str, Any], out: Path) -> None:
+def print_result(result: AssignResult) -> None:
+    """The run's figures as a table, on stdout."""
     table = Table(title="Distribuição de carteira", show_header=False)
     rows = [
-        ("clientes lidos", summary["clients_read"]),
-        ("descartados (chave_unica nula)", summary["clients_dropped_null_key"]),
-        ("rejeitados", summary["rejected"]),
-        ("atribuídos", summary["assigned"]),
+        ("clientes lidos", result.clients_read),
+        ("descartados (chave_unica nula)", result.clients_dropped_null_key),
+        ("rejeitados", result.rejected),
+        ("atribuídos", result.assigned),
         (
             "  mantidos / realocados / novos",
-            f"{integer_br(summary['kept'])} / {integer_br(summary['moved'])} / "
-            f"{integer_br(summary['new'])}",
+            f"{integer_br(result.kept)} / {integer_br(result.moved)} / {integer_br(result.new)}",
         ),
-        ("sem gerente", summary["unassigned"]),
-        ("gerentes", summary["managers_read"]),
-        ("carga mín / máx", f"{summary['load_min']} / {summary['load_max']}"),
-        ("máx - mín (geral)", summary["load_spread"]),
+        ("sem gerente", result.unassigned),
+        ("gerentes", result.managers_read),
+        ("carga mín / máx", f"{result.load_min} / {result.load_max}"),
+        ("máx - mín (geral)", result.load_spread),
     ]
-    spreads = [k["carga_max"] - k["carga_min"] for k in summary["per_key"]]
+    spreads = [k.carga_max - k.carga_min for k in result.per_key]
     worst = max(spreads or [0])
     rows.append(("chaves / maior (máx - mín) numa chave", f"{len(spreads)} / {worst}"))
     for label, value in rows:
         table.add_row(label, integer_br(value) if isinstance(value, int) else str(value))
-    console.print(table)
-    console.print(f"saída: {out} (assignment, unassigned, rejects, summary.json)")
+    output.print(table)
+    output.print(f"saída: {result.out} (assignment, unassigned, rejects, summary.json)")

@@ -148,7 +148,10 @@ def _check(frames: dict[str, DataFrame], record: Run) -> None:
     raises QualityError before anything is written."""
     with step("Checking the assignment"):
         counts = checks.validation_counts(
-            frames["assignment"], frames["unassigned"], frames["valid_clients"], frames["capacities"]
+            frames["assignment"],
+            frames["unassigned"],
+            frames["valid_clients"],
+            frames["capacities"],
         )
         report = QualityReport.from_counts(checks.RULES, counts.collect()[0].asDict())
     record.record_quality("assignment", report)
@@ -217,7 +220,8 @@ def compute(
 
 
 def _count_by(df: DataFrame, column: str) -> dict[Any, int]:
-    return {r[column]: r["n"] for r in df.groupBy(column).agg(F.count(F.lit(1)).alias("n")).collect()}
+    counts = df.groupBy(column).agg(F.count(F.lit(1)).alias("n")).collect()
+    return {r[column]: r["n"] for r in counts}
 
 
 def _summarize(

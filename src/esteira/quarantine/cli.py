@@ -1,30 +1,24 @@
-"""`esteira quarantine ...` commands: build, check, filter (thin: parse, call job, print)."""
+"""`esteira quarantine ...` commands: build, check, filter (thin: parse, call job, print).
+
+Results go to stdout (esteira.logs.output, typer.echo); logs and progress to stderr.
+"""
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from esteira.errors import InputError
+if TYPE_CHECKING:
+    from esteira.quarantine.job import BuildResult, CheckResult
 
 app = typer.Typer(help="quarantine", no_args_is_help=True)
 
 DateOpt = Annotated[
     str | None, typer.Option("--date", help="load date AAAA-MM-DD (default: today, São Paulo)")
 ]
-
-
-def parse_date(value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InputError("--date", f"{value!r} is not a date (use AAAA-MM-DD)") from None
 
 
 @app.command("build")
@@ -35,13 +29,17 @@ def build(
     ] = None,
 ) -> None:
     """Builds quarentena_global for the load date from every configured source."""
-    from rich.console import Console
-
     from esteira.cli_common import session, settings
-    from esteira.formats import date_br, integer_br
     from esteira.quarantine import job
 
-    result = job.run(settings(), session(), parse_date(load_date), sources)
+    request = job.BuildRequest.parse(settings(), load_date, sources)
+    _print_build(job.run(settings(), session(), request))
+
+
+def _print_build(result: BuildResult) -> None:
+    from esteira.formats import date_br, integer_br
+    from esteira.logs import output
+
     table = Table(title=f"quarentena_global em {date_br(result.load_date)}")
     for col in ("canal", "lidos", "rejeitados", "em quarentena"):
         table.add_column(col, justify="left" if col == "canal" else "right")
@@ -55,7 +53,7 @@ def build(
         integer_br(sum(c.rejeitados for c in result.channels)),
         integer_br(result.total),
     )
-    Console().print(table)
+    output.print(table)
     warned = ", ".join(f"{k}: {integer_br(v)}" for k, v in result.warnings.items())
     typer.echo(f"avisos (linhas mantidas): {warned}")
 
@@ -67,15 +65,21 @@ def check(
 ) -> None:
     """Is this client in quarantine, on which channels, why and until when."""
     from esteira.cli_common import session, settings
-    from esteira.formats import date_br
     from esteira.quarantine import job
 
-    day, rows = job.check(settings(), session(), client_id, parse_date(load_date))
-    if not rows:
-        typer.echo(f"Cliente fora de quarentena em {date_br(day)}: pode ser contatado.")
+    request = job.CheckRequest.parse(settings(), client_id, load_date)
+    _print_check(job.check(settings(), session(), request))
+
+
+def _print_check(result: CheckResult) -> None:
+    from esteira.formats import date_br
+
+    day = date_br(result.load_date)
+    if not result.in_quarantine:
+        typer.echo(f"Cliente fora de quarentena em {day}: pode ser contatado.")
         return
-    typer.echo(f"Cliente em quarentena em {date_br(day)} em {len(rows)} canal(is):")
-    for r in rows:
+    typer.echo(f"Cliente em quarentena em {day} em {len(result.rows)} canal(is):")
+    for r in result.rows:
         until = (
             f"livre a partir de {date_br(r['saida_prevista'])}"
             if r["saida_prevista"]
@@ -100,8 +104,15 @@ def filter_(
     from esteira.formats import integer_br
     from esteira.quarantine import job
 
-    allowed, blocked = job.filter_audience(
-        settings(), session(), audience, channel, out, suppressed, parse_date(load_date), delimiter
+    request = job.FilterRequest.parse(
+        settings(),
+        audience=audience,
+        channel=channel,
+        out=out,
+        suppressed_out=suppressed,
+        load_date=load_date,
+        delimiter=delimiter,
     )
-    typer.echo(f"{integer_br(allowed)} liberados -> {out}")
-    typer.echo(f"{integer_br(blocked)} suprimidos -> {suppressed}")
+    result = job.filter_audience(settings(), session(), request)
+    typer.echo(f"{integer_br(result.allowed)} liberados -> {out}")
+    typer.echo(f"{integer_br(result.suppressed)} suprimidos -> {suppressed}")

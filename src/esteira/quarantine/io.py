@@ -1,14 +1,18 @@
 """Reads the configured sources and writes the quarantine tables.
 
-A source is fetched into the staging folder when the engine cannot read it where it is
-(SFTP, SharePoint, xlsx, re-encoded text) and read by the engine from there. Every error
-names the source (its key and canal), never a value from the data.
+A source the engine cannot read where it is gets a local copy it can read, in the run's
+downloads folder (`quarantine.downloads`): SFTP and SharePoint files, S3 for an engine
+without an S3 reader, xlsx converted to Parquet, text re-encoded as UTF-8. The folder is
+removed when the run ends. Every error names the source (its key and canal), never a
+value from the data.
 """
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import shutil
-import uuid
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -16,7 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from esteira.connectors import delta, excel, remote, s3
-from esteira.connectors.files import read_table
+from esteira.connectors.files import read_table, write_single_file
 from esteira.errors import InputError, MissingColumnError
 from esteira.quarantine.config import QuarantineSettings, SourceSettings
 from esteira.quarantine.schemas import OUTPUT_COLUMNS, PARTITION_COLUMNS, REJECT_COLUMNS
@@ -25,15 +29,48 @@ from esteira.quarantine.transforms import field_type
 _READER_OPTIONS = {"delimiter": "sep", "multiline": "multiLine"}
 _NOT_READER_OPTIONS = {"sheet", "encoding"}
 _UTF8 = {"utf-8", "utf8", "utf_8"}
+_S3_SCHEMES = ("s3", "s3a")
 
 
 def source_label(key: str, source: SourceSettings) -> str:
     return f"quarantine source {key} ({source.canal})"
 
 
-def _native_s3(qs: QuarantineSettings, engine: str) -> bool:
-    """Sail reads s3:// itself and JVM Spark s3a:// (hadoop-aws); `never` downloads."""
-    return qs.s3_native != "never"
+def reads_s3_natively(mode: str, engine: str, jars: str) -> bool:
+    """Whether an s3:// source is read where it is (`quarantine.s3_native`).
+
+    auto: Sail reads s3:// itself; JVM Spark reads s3a:// only with hadoop-aws among
+    its jars (`jars`: the session's spark.jars and spark.jars.packages), otherwise the
+    source is downloaded. always: read in place (a missing reader fails the read);
+    never: always download.
+    """
+    if mode != "auto":
+        return mode == "always"
+    return engine == "sail" or "hadoop-aws" in jars
+
+
+def session_jars(session: SparkSession) -> str:
+    """The jars a JVM session loads (spark.jars, spark.jars.packages), comma-separated."""
+    found = []
+    for key in ("spark.jars", "spark.jars.packages"):
+        try:
+            found.append(session.conf.get(key, "") or "")
+        except Exception:  # a remote (Connect) server may refuse to show a static conf
+            continue
+    return ",".join(found)
+
+
+@contextlib.contextmanager
+def downloads_folder(root: Path, run_id: str) -> Iterator[Path]:
+    """The run's folder for local copies of sources, removed when the run ends
+    (whatever its outcome), with the root when no other run uses it."""
+    folder = root / run_id
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            root.rmdir()
 
 
 def read_source(
@@ -42,50 +79,16 @@ def read_source(
     engine: str,
     key: str,
     source: SourceSettings,
-    stage_dir: Path,
+    downloads: Path,
 ) -> DataFrame:
-    """Reads one source as it arrives and checks that its mapped columns exist."""
+    """Reads one source as it arrives and checks that its mapped columns exist.
+
+    `downloads` is the run's folder for the local copies the engine needs.
+    """
     label = source_label(key, source)
-    location = qs.resolve(source)
-    kind = remote.scheme(location)
-    encoding = _encoding(source)
-    if (
-        kind in ("s3", "s3a")
-        and source.format != "xlsx"
-        and not encoding
-        and _native_s3(qs, engine)
-    ):
-        keys = s3.list_keys(location, label)
-        _, prefix = s3.split_url(location)
-        path = location if keys == [prefix.rstrip("/")] else location.rstrip("/") + "/"
-        if engine == "spark":  # hadoop-aws serves the s3a:// scheme
-            path = "s3a://" + path.split("://", 1)[1]
-            s3.use_s3a(session)
-    else:
-        path = str(
-            remote.fetch(
-                location,
-                stage_dir / key,
-                name=label,
-                sftp_settings=qs.sftp,
-                sharepoint_settings=qs.sharepoint,
-            )
-        )
-    fmt = source.format
-    if encoding and fmt in ("csv", "json"):
-        path = str(to_utf8(Path(path), encoding, stage_dir / f"{key}.utf8", label))
-    if fmt == "xlsx":
-        path = str(
-            excel.xlsx_to_parquet(
-                Path(path),
-                stage_dir / f"{key}.xlsx.parquet",
-                sheet=source.options.get("sheet"),
-                name=label,
-            )
-        )
-        fmt = "parquet"
-    elif fmt == "delta" and "://" not in path and not (Path(path) / "_delta_log").is_dir():
-        raise InputError(label, f"{path} is not a Delta table (no _delta_log)")
+    path, fmt = _readable(session, qs, engine, key, source, downloads)
+    if fmt == "delta" and "://" not in path and not delta.exists(path):
+        raise InputError(label, f"{path} is not a Delta table (no commits in _delta_log)")
     options = {
         _READER_OPTIONS.get(k.lower(), k): v
         for k, v in source.options.items()
@@ -94,6 +97,50 @@ def read_source(
     df = read_table(session, path, fmt=fmt, options=options, name=label)  # type: ignore[arg-type]
     require_paths(df, source.required_columns(), label)
     return df
+
+
+def _readable(
+    session: SparkSession,
+    qs: QuarantineSettings,
+    engine: str,
+    key: str,
+    source: SourceSettings,
+    downloads: Path,
+) -> tuple[str, str]:
+    """Where, and in which format, the engine reads the source: in place or a local copy."""
+    label = source_label(key, source)
+    location = qs.resolve(source)
+    encoding = _encoding(source)
+    on_s3 = remote.scheme(location) in _S3_SCHEMES
+    if on_s3 and source.format != "xlsx" and not encoding:
+        jars = session_jars(session) if engine == "spark" else ""
+        if reads_s3_natively(qs.s3_native, engine, jars):
+            return _s3_in_place(session, engine, location, label), source.format
+    path = remote.fetch(
+        location,
+        downloads / key,
+        name=label,
+        sftp_settings=qs.sftp,
+        sharepoint_settings=qs.sharepoint,
+    )
+    if source.format == "xlsx":
+        sheet = source.options.get("sheet")
+        parquet = downloads / f"{key}.xlsx.parquet"
+        return str(excel.xlsx_to_parquet(path, parquet, sheet=sheet, name=label)), "parquet"
+    if encoding and source.format in ("csv", "json"):
+        path = to_utf8(path, encoding, downloads / f"{key}.utf8", label)
+    return str(path), source.format
+
+
+def _s3_in_place(session: SparkSession, engine: str, location: str, label: str) -> str:
+    """The location as the engine reads it: one object, or every object of a folder."""
+    keys = s3.list_keys(location, label)
+    _, prefix = s3.split_url(location)
+    path = location if keys == [prefix.rstrip("/")] else location.rstrip("/") + "/"
+    if engine == "spark":  # hadoop-aws serves the s3a:// scheme
+        path = "s3a://" + path.split("://", 1)[1]
+        s3.use_s3a(session)
+    return path
 
 
 def _encoding(source: SourceSettings) -> str | None:
@@ -108,8 +155,6 @@ def to_utf8(path: Path, encoding: str, dest: Path, label: str) -> Path:
     Sail ignores the CSV/JSON `encoding` option, so both engines read a UTF-8 copy
     (e.g. exports in ISO-8859-1 / windows-1252).
     """
-    import codecs
-
     try:
         codecs.lookup(encoding)
     except LookupError:
@@ -143,45 +188,18 @@ def require_paths(df: DataFrame, paths: list[str], label: str) -> None:
         raise MissingColumnError(label, missing, df.columns)
 
 
-def new_stage_dir(qs: QuarantineSettings, load_date: date) -> Path:
-    path = qs.staging / f"{load_date.isoformat()}-{uuid.uuid4().hex[:8]}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def remove_stage_dir(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def checkpoint(session: SparkSession, df: DataFrame, path: Path) -> DataFrame:
-    """Writes `df` as Parquet and reads it back, so the sources are read exactly once.
-
-    Snappy: a transient file, written once and read a few times (zstd was ~1.5x slower).
-    """
-    df.write.mode("overwrite").option("compression", "snappy").parquet(str(path))
-    return session.read.parquet(str(path))
-
-
 def write_for_date(df: DataFrame, path: Path, load_date: date) -> None:
     """Replaces the load date's partitions only (replaceWhere), in one Delta commit.
 
     Earlier dates stay as history; a rerun for the same date gives the same table.
     """
-    if (path / "_delta_log").is_dir():
-        delta.write(
-            df,
-            path,
-            mode="overwrite",
-            partition_by=PARTITION_COLUMNS,
-            replace_where=f"data_carga = DATE'{load_date.isoformat()}'",
-        )
-    else:
-        delta.write(df, path, mode="overwrite", partition_by=PARTITION_COLUMNS)
+    condition = f"data_carga = DATE'{load_date.isoformat()}'"
+    delta.replace_where(df, path, condition, partition_by=PARTITION_COLUMNS)
 
 
 def read_quarantine(session: SparkSession, path: Path, load_date: date | None = None) -> DataFrame:
     """The quarantine table (one load date when given), columns in the documented order."""
-    if not (path / "_delta_log").is_dir():
+    if not delta.exists(path):
         raise InputError(
             "quarentena_global", f"no table at {path}; run `esteira quarantine build` first"
         )
@@ -197,6 +215,12 @@ def read_rejects(session: SparkSession, path: Path) -> DataFrame:
     )
 
 
+def write_list(df: DataFrame, path: Path, delimiter: str = ",") -> None:
+    """A campaign list as one .csv (header, `delimiter`, ISO dates, empty for NULL) or
+    .parquet file, chosen by the suffix; it appears in one rename."""
+    write_single_file(df, path, delimiter=delimiter)
+
+
 def read_audience(session: SparkSession, path: Path, delimiter: str = ",") -> DataFrame:
     """A campaign list (csv or parquet) with an id_cliente column."""
     if not path.exists():
@@ -206,52 +230,3 @@ def read_audience(session: SparkSession, path: Path, delimiter: str = ",") -> Da
     return read_table(
         session, path, fmt=fmt, options=options, required=["id_cliente"], name=f"audience {path}"
     )
-
-
-def write_single_file(df: DataFrame, out: Path, delimiter: str = ",") -> None:
-    """Writes one .csv or .parquet file at `out` (Spark writes folders: move the part)."""
-    fmt = "parquet" if out.suffix.lower() == ".parquet" else "csv"
-    tmp = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.tmp"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    writer = df.coalesce(1).write.mode("overwrite")
-    try:
-        if fmt == "csv":
-            writer.option("header", "true").option("sep", delimiter).csv(str(tmp))
-        else:
-            writer.parquet(str(tmp))
-        parts = sorted(p for p in tmp.rglob(f"*.{fmt}") if p.is_file())
-        if fmt == "csv" and not parts:
-            parts = sorted(p for p in tmp.rglob("part-*") if p.is_file())
-        if not parts:  # an empty frame: some engines write no part file at all
-            _write_empty(df, out, fmt, delimiter)
-            return
-        if len(parts) == 1:
-            shutil.move(str(parts[0]), str(out))
-        else:  # an engine may ignore coalesce(1): join the parts in order
-            _concat_parts(parts, out, fmt)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _concat_parts(parts: list[Path], out: Path, fmt: str) -> None:
-    if fmt == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        pq.write_table(pa.concat_tables([pq.read_table(p) for p in parts]), out)
-        return
-    with out.open("wb") as target:
-        for i, part in enumerate(parts):
-            with part.open("rb") as fh:
-                if i > 0:
-                    fh.readline()  # every part repeats the header
-                shutil.copyfileobj(fh, target)
-
-
-def _write_empty(df: DataFrame, out: Path, fmt: str, delimiter: str) -> None:
-    if fmt == "csv":
-        out.write_text(delimiter.join(df.columns) + "\n", encoding="utf-8")
-    else:
-        import pyarrow.parquet as pq
-
-        pq.write_table(df.limit(0).toArrow(), out)

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from esteira.columns import blank_to_null, is_valid_email, is_valid_phone_br
-from esteira.quality import FAILED, Expectation, rejected_rows
+from esteira.quality import Expectation, rejected_rows, rule_column
 from esteira.quarantine.config import SourceSettings
 from esteira.quarantine.schemas import COMMON_COLUMNS, OUTPUT_COLUMNS, REJECT_COLUMNS
 
@@ -120,25 +120,20 @@ def rules(load_date: date) -> list[Expectation]:
     ]
 
 
+# (id_cliente, canal) is the table's key: a duplicate fails the run before any write.
+# Measured by key_counts; the condition says what it counts (rows beyond one per key).
+KEY_RULE = Expectation(
+    "chave_unica",
+    "row_number() OVER (PARTITION BY id_cliente, canal ORDER BY data_envio) = 1",
+    "fail",
+)
+
+
 def with_checks(df: DataFrame) -> DataFrame:
     """Adds the helper columns the warn rules read (_email_ok, _telefone_ok)."""
     return df.withColumn("_email_ok", is_valid_email("email")).withColumn(
         "_telefone_ok", is_valid_phone_br("telefone")
     )
-
-
-def channel_stats(flagged: DataFrame, checks: list[Expectation]) -> DataFrame:
-    """Per canal: rows read, rows rejected and the failures of every rule (one small row each)."""
-    drops = [F.lit(r.name) for r in checks if r.action == "drop"]
-    aggs = [
-        F.count(F.lit(1)).alias("lidos"),
-        F.sum(F.arrays_overlap(F.col(FAILED), F.array(*drops)).cast("long")).alias("rejeitados"),
-    ]
-    aggs += [
-        F.sum(F.array_contains(F.col(FAILED), r.name).cast("long")).alias(f"r_{r.name}")
-        for r in checks
-    ]
-    return flagged.groupBy("canal").agg(*aggs)
 
 
 def rejects(flagged: DataFrame, checks: list[Expectation], load_date: date) -> DataFrame:
@@ -204,15 +199,17 @@ def build_quarantine(passed: DataFrame, load_date: date) -> DataFrame:
     )
 
 
-def channel_totals(quarantine: DataFrame) -> DataFrame:
-    """Per canal: rows in quarantine and `duplicadas`, rows beyond one per id_cliente.
+def key_counts(quarantine: DataFrame) -> DataFrame:
+    """Per canal: `_rows` in quarantine and the rows breaking KEY_RULE, in the columns
+    QualityReport.from_counts reads (`_rejected`, the rule's `_rule_0`).
 
-    The table holds one data_carga, so (id_cliente, canal) is unique exactly when
-    `duplicadas` is 0 everywhere (the run fails otherwise).
+    The table holds one data_carga; rows beyond one per id_cliente are counted as rows
+    minus distinct ids: one aggregate, where the rule's window would sort every row.
     """
+    rows = F.count(F.lit(1))
+    beyond_one = rows - F.count_distinct("id_cliente")
     return quarantine.groupBy("canal").agg(
-        F.count(F.lit(1)).alias("em_quarentena"),
-        (F.count(F.lit(1)) - F.count_distinct("id_cliente")).alias("duplicadas"),
+        rows.alias("_rows"), beyond_one.alias("_rejected"), beyond_one.alias(rule_column(0))
     )
 
 

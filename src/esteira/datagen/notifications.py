@@ -1,4 +1,5 @@
-"""Synthetic WhatsApp notification traffic, with the defects the stream must survive.
+"""Synthetic WhatsApp notification traffic, with the defects the stream must survive,
+sent to the Kafka topic by `produce` (the `esteira notifications produce` command).
 
 Messages look like the seed's (customer_id, message_id, customer_name, channel,
 payload, event_datetime), are keyed by customer_id, have Portuguese payloads and skewed
@@ -9,20 +10,30 @@ customer sizes (Zipf: a few customers send most messages). Shares of the records
 - too late: first-time messages older than the stream's maximum lateness.
 The generator keeps the exact answer: distinct valid message_ids per customer, channel
 and minute, which is what gold must hold once the stream has read everything.
+
+Event times advance at `spec.rate` per second from `spec.start`. `produce`'s `send_rate`
+paces the sending in wall-clock time: the CLI sends real-time traffic (event time = now)
+at the same rate, and back-dated traffic (`--start`) as fast as the broker takes it, so
+minutes of traffic take seconds to produce.
 """
 
 from __future__ import annotations
 
 import bisect
 import json
+import logging
 import random
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-FIELDS = ("customer_id", "message_id", "customer_name", "channel", "payload", "event_datetime")
-KINDS = ("valid", "late", "duplicate", "not_json", "missing_field", "wrong_type", "too_late")
+from esteira.connectors import kafka
+from esteira.notifications.schemas import FIELDS
+
+log = logging.getLogger(__name__)
+_CHUNK_SECONDS = 0.1
 _ID_MULT = 0x9E3779B97F  # odd: i -> i * _ID_MULT mod 2**40 is a bijection, so ids never repeat
 _ID_SPACE = 1 << 40
 _WARMUP = 200  # no defects before every partition has seen ordinary traffic
@@ -246,3 +257,35 @@ def _break(record: dict, kind: str, rng: random.Random) -> bytes:
     else:
         bent["customer_id"] = True
     return json.dumps(bent, ensure_ascii=False).encode()
+
+
+def produce(bootstrap: str, topic: str, spec: Spec, *, partitions: int,
+            send_rate: float | None) -> Tally:
+    """Sends spec.total records to `topic` (created with `partitions` when missing), at
+    most `send_rate` a second; returns the tally (what was sent, what gold must hold)."""
+    kafka.ensure_topic(bootstrap, topic, partitions)
+    client = kafka.bulk_producer(bootstrap)
+    deliveries = kafka.Deliveries(client, topic)
+    gen = Generator(spec)
+    per_chunk = max(1, int((send_rate or 1) * _CHUNK_SECONDS))
+    began = time.monotonic()
+    for i, (key, value, _kind) in enumerate(gen.records()):
+        if send_rate and i % per_chunk == 0:
+            delay = began + (i / send_rate) - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        kafka.send(client, topic, key, value, deliveries)
+        if deliveries.failures:
+            break
+    deliveries.settle(60)
+    elapsed = time.monotonic() - began
+    log.info("sent %d records to %s in %.1f s (%.0f/s)", gen.tally.sent, topic, elapsed,
+             gen.tally.sent / elapsed if elapsed else 0)
+    return gen.tally
+
+
+def default_start(start: datetime | None) -> datetime:
+    """The given start (UTC when naive), else now: real-time traffic."""
+    if start is not None:
+        return start if start.tzinfo else start.replace(tzinfo=UTC)
+    return datetime.now(UTC)

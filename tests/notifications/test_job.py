@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from esteira.notifications import batch, io
-from esteira.notifications import transforms as T
-from esteira.notifications.batch import MicroBatch
+from esteira.notifications import io, job, transforms
+from esteira.notifications.job import MicroBatch
+from esteira.runlog import Run
 from esteira.settings import Settings, load_settings
 
 KAFKA = "key binary, value binary, topic string, partition int, offset long, " \
@@ -33,8 +33,8 @@ def _msg(mid: str, ts: str, customer: int = 7494212, name: str = "Acme") -> byte
 def _batch(spark: SparkSession, values: list[bytes], first_offset: int) -> DataFrame:
     rows = [(b"k", v, "t", 0, first_offset + i, datetime(2026, 1, 1), 1)
             for i, v in enumerate(values)]
-    kafka = T.bronze_rows(spark.createDataFrame(rows, KAFKA), datetime(2026, 1, 1))
-    return T.first_deliveries(T.parse_messages(kafka), timedelta(hours=24))
+    kafka = transforms.bronze_rows(spark.createDataFrame(rows, KAFKA), datetime(2026, 1, 1))
+    return transforms.first_deliveries(transforms.parse_messages(kafka), timedelta(hours=24))
 
 
 def _gold(spark: SparkSession, t: io.Tables) -> dict[str, int]:
@@ -64,14 +64,10 @@ def test_replayed_batches_count_once_and_the_watermark_survives_a_restart(
     second = _batch(spark, [_msg("C", "2020-02-03T14:01:00Z"), _msg("C", "2020-02-03T14:01:00Z"),
                             _msg("L", "2020-02-03T11:15:00Z")], 4)
 
-    append = io.append
+    def crash(*_args, **_kw) -> None:
+        raise RuntimeError("killed after gold, before silver")
 
-    def crash(df, path, *args, **kw) -> None:
-        if path == t.silver:
-            raise RuntimeError("killed after gold, before silver")
-        append(df, path, *args, **kw)
-
-    monkeypatch.setattr(io, "append", crash)
+    monkeypatch.setattr(io, "append_silver", crash)
     with pytest.raises(RuntimeError):
         body(second, 1)
     monkeypatch.undo()
@@ -118,7 +114,7 @@ def test_a_backlog_batch_appends_silver_beside_gold_and_still_counts_once(
     spark: SparkSession, body: MicroBatch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Over GOLD_ALONE_UP_TO messages silver is appended while gold merges: same rows."""
-    monkeypatch.setattr(batch, "GOLD_ALONE_UP_TO", 0)
+    monkeypatch.setattr(job, "GOLD_ALONE_UP_TO", 0)
     t = body.tables
     big = _batch(spark, [_msg("A", "2020-02-03T14:00:01Z"), _msg("B", "2020-02-03T14:00:30Z"),
                          b"quebrado"], 0)
@@ -128,3 +124,23 @@ def test_a_backlog_batch_appends_silver_beside_gold_and_still_counts_once(
     silver = spark.read.format("delta").load(t.silver).collect()
     assert sorted(r["message_id"] for r in silver) == ["A", "B"]
     assert spark.read.format("delta").load(t.rejects).count() == 1
+
+
+def test_each_batch_counts_its_rejects_per_rule_and_the_run_records_them(
+    spark: SparkSession, body: MicroBatch
+) -> None:
+    body(_batch(spark, [_msg("A", "2020-02-03T14:00:01Z"), b"quebrado", _msg("B", "ontem"),
+                        json.dumps({"message_id": "C"}).encode()], 0), 0)
+    # 35 days before the watermark (3 Feb 14:01) is 30 Dec 14:01: 1 Dec is too late
+    body(_batch(spark, [_msg("D", "2020-02-03T14:01:00Z"), _msg("V", "2019-12-01T00:00:00Z")],
+                4), 1)
+    result = body.result
+    assert (result.batches, result.new_messages, result.rejected) == (2, 2, 4)
+    report = result.quality
+    assert (report.rows, report.rejected, report.passed) == (6, 4, 2)
+    assert report.failures == {"not_json": 1, "missing_field": 1, "wrong_type": 1,
+                               "in_the_future": 0, "too_late": 1}
+    run = Run(pipeline="notifications.stream", engine="spark")
+    job._record(run, result)
+    assert run.rules["notifications.too_late"] == {"action": "drop", "failed": 1}
+    assert run.outputs == {"silver": 2, "rejects": 4}
