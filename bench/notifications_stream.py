@@ -32,9 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from esteira.connectors import kafka as kafka_io
+from esteira.datagen.notifications import Spec, produce
 from esteira.engine import get_session
-from esteira.notifications.generator import Spec
-from esteira.notifications.produce import produce
 from esteira.services import kafka as kafka_service
 from esteira.settings import load_settings
 
@@ -112,7 +111,8 @@ class Trial:
         )
         done: list = []
         thread = threading.Thread(
-            target=lambda: done.append(produce(self.settings, spec, send_rate=self.rate)),
+            target=lambda: done.append(produce(self.bootstrap, self.topic, spec,
+                                               partitions=PARTITIONS, send_rate=self.rate)),
             daemon=True,
         )
         thread.start()

@@ -97,3 +97,13 @@ def test_report_from_counts_gathered_elsewhere():
     report = QualityReport.from_counts(RULES, {"_rows": 7, "_rejected": 2, "_rule_1": 2})
     assert report.failures == {"id_present": 0, "amount_positive": 2, "email_like": 0}
     assert report.passed == 5
+
+
+def test_the_run_log_counts_rows_set_aside_per_source(tmp_path, rows):
+    runs_file = tmp_path / "runs.jsonl"
+    with track_run(runs_file, "demo", "sail") as run:
+        report = measure(flag_failures(rows, RULES), RULES)
+        run.record_quality("rows", report)
+        run.record_quality("rows", report)  # recorded again: replaced, not added
+    (record,) = read_runs(runs_file)
+    assert record["rejected"] == {"rows": 3}

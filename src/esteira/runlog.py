@@ -40,11 +40,15 @@ class Run:
     inputs: dict[str, int] = field(default_factory=dict)
     outputs: dict[str, int] = field(default_factory=dict)
     rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
     error: str | None = None
 
     def record_quality(self, source: str, report: QualityReport) -> None:
+        """Records a report's rule counts (as `source.rule`) and the rows it set aside
+        under `source`; recording a source again (a stream's running totals) replaces it."""
         for name, value in report.as_dict().items():
             self.rules[f"{source}.{name}"] = value
+        self.rejected[source] = report.rejected
 
 
 @contextmanager
@@ -102,7 +106,8 @@ def runs_command(
         console.print("no runs recorded yet")
         return
     table = Table(title="esteira runs")
-    for col in ("started (UTC)", "pipeline", "engine", "status", "s", "in", "out", "rules"):
+    for col in ("started (UTC)", "pipeline", "engine", "status", "s", "in", "out", "rejected",
+                "rules"):
         table.add_column(col)
     for r in runs:
         failed_rules = sum(1 for v in r.get("rules", {}).values() if v.get("failed"))
@@ -110,6 +115,7 @@ def runs_command(
             r["started_at"], r["pipeline"], r["engine"], r["status"],
             f"{r.get('seconds') or 0:.1f}",
             str(sum(r.get("inputs", {}).values())), str(sum(r.get("outputs", {}).values())),
+            str(sum((r.get("rejected") or {}).values())),
             f"{failed_rules}/{len(r.get('rules', {}))} broken",
         )
     console.print(table)

@@ -19,7 +19,7 @@ def test_latin1_csv_is_read_as_utf8(spark, engine, tmp_path):
             "latin-1"
         )
     )
-    df = io.read_source(spark, qs, engine, "marketing", source, tmp_path / "stage")
+    df = io.read_source(spark, qs, engine, "marketing", source, tmp_path / "downloads")
     assert [r.subject for r in df.collect()] == ["Promoção"]
 
 
@@ -30,10 +30,10 @@ def test_unknown_encoding_and_non_delta_folder_name_the_source(spark, engine, tm
         update={"location": "mkt.csv", "options": {"encoding": "klingon"}}
     )
     with pytest.raises(InputError, match="quarantine source marketing .* unknown encoding"):
-        io.read_source(spark, qs, engine, "marketing", source, tmp_path / "stage")
+        io.read_source(spark, qs, engine, "marketing", source, tmp_path / "downloads")
     (tmp_path / "ofertas").mkdir()
     with pytest.raises(InputError, match="quarantine source ofertas .* not a Delta table"):
-        io.read_source(spark, qs, engine, "ofertas", qs.sources["ofertas"], tmp_path / "stage")
+        io.read_source(spark, qs, engine, "ofertas", qs.sources["ofertas"], tmp_path / "downloads")
 
 
 @pytest.mark.parametrize(

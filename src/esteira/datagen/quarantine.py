@@ -216,7 +216,7 @@ def quarantine(
     """Write the six quarantine sources (xlsx, csv, parquet, json, Delta x2) with dirt."""
     from esteira import cli_common
     from esteira.formats import integer_br
-    from esteira.logs import output, step
+    from esteira.logs import step
 
     if rows < 6:
         raise typer.BadParameter("--rows must be at least 6")
@@ -225,7 +225,7 @@ def quarantine(
     with step(f"Generating {rows:,} quarantine source rows"):
         counts = generate(session, out, rows, day, seed)
     parts = ", ".join(f"{k} {integer_br(v)}" for k, v in counts.items())
-    output.print(f"wrote {out} for {day.isoformat()}: {parts}")
+    typer.echo(f"wrote {out} for {day.isoformat()}: {parts}")
 
 
 def _load_date(value: str | None, timezone: str) -> date:

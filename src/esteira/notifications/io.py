@@ -20,6 +20,7 @@ userMetadata: the too-late rule's watermark survives a restart without a table o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,7 +92,8 @@ def write_bronze(kafka_rows: DataFrame, t: Tables, trigger_seconds: float):
     return _trigger(writer, trigger_seconds).start(t.bronze)
 
 
-def write_batches(records: DataFrame, body, t: Tables, trigger_seconds: float):
+def write_batches(records: DataFrame, body: Callable[[DataFrame, int], None], t: Tables,
+                  trigger_seconds: float):
     """The counting query: each micro-batch of `records` goes to `body(df, batch_id)`."""
     writer = (
         records.writeStream.queryName("notifications").foreachBatch(body)

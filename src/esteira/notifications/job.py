@@ -75,10 +75,12 @@ def run(settings: Settings, session: SparkSession, request: StreamRequest) -> St
     with track_run(settings.runs_file, "notifications.stream", settings.engine) as run_rec:
         log.info("starting the stream: topic %s -> %s (checkpoints %s, %s)",
                  cfg.topic, t.root, t.checkpoint, t.bronze_checkpoint)
-        streaming.run_queries(_starters(session, bootstrap, cfg, t, body),
-                              until_idle=request.until_idle, on_progress=on_progress,
-                              name="notification stream")
-        _record(run_rec, body.result)
+        try:
+            streaming.run_queries(_starters(session, bootstrap, cfg, t, body),
+                                  until_idle=request.until_idle, on_progress=on_progress,
+                                  name="notification stream")
+        finally:  # a failed run still shows what its committed batches counted
+            _record(run_rec, body.result)
     return body.result
 
 

@@ -86,7 +86,7 @@ def read_source(
     `downloads` is the run's folder for the local copies the engine needs.
     """
     label = source_label(key, source)
-    path, fmt = _readable(session, qs, engine, key, source, downloads)
+    path, fmt = _readable(session, engine, qs, source, label, downloads / key)
     if fmt == "delta" and "://" not in path and not delta.exists(path):
         raise InputError(label, f"{path} is not a Delta table (no commits in _delta_log)")
     options = {
@@ -100,15 +100,11 @@ def read_source(
 
 
 def _readable(
-    session: SparkSession,
-    qs: QuarantineSettings,
-    engine: str,
-    key: str,
-    source: SourceSettings,
-    downloads: Path,
+    session: SparkSession, engine: str, qs: QuarantineSettings, source: SourceSettings,
+    label: str, copy: Path,
 ) -> tuple[str, str]:
-    """Where, and in which format, the engine reads the source: in place or a local copy."""
-    label = source_label(key, source)
+    """Where, and in which format, the engine reads the source: in place, or a local
+    copy at `copy` (downloaded; then xlsx as Parquet, text as UTF-8, beside it)."""
     location = qs.resolve(source)
     encoding = _encoding(source)
     on_s3 = remote.scheme(location) in _S3_SCHEMES
@@ -117,18 +113,14 @@ def _readable(
         if reads_s3_natively(qs.s3_native, engine, jars):
             return _s3_in_place(session, engine, location, label), source.format
     path = remote.fetch(
-        location,
-        downloads / key,
-        name=label,
-        sftp_settings=qs.sftp,
-        sharepoint_settings=qs.sharepoint,
+        location, copy, name=label, sftp_settings=qs.sftp, sharepoint_settings=qs.sharepoint
     )
     if source.format == "xlsx":
+        parquet = copy.with_name(f"{copy.name}.xlsx.parquet")
         sheet = source.options.get("sheet")
-        parquet = downloads / f"{key}.xlsx.parquet"
         return str(excel.xlsx_to_parquet(path, parquet, sheet=sheet, name=label)), "parquet"
     if encoding and source.format in ("csv", "json"):
-        path = to_utf8(path, encoding, downloads / f"{key}.utf8", label)
+        path = to_utf8(path, encoding, copy.with_name(f"{copy.name}.utf8"), label)
     return str(path), source.format
 
 
