@@ -38,7 +38,7 @@ app.command("runs", help="List recent pipeline runs from the run log.")(runs_com
 
 @app.command("config")
 def config_command(
-    section: Annotated[str | None, typer.Argument(help="only this section, e.g. quarantine")] = None,
+    section: Annotated[str | None, typer.Argument(help="one section, e.g. quarantine")] = None,
 ) -> None:
     """Print the settings in effect (code defaults, conf/esteira.yaml, environment, flags)
     as YAML; secrets are masked."""
