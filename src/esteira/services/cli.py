@@ -33,23 +33,24 @@ def _modules(names: list[Service] | None):
 @app.command("up")
 def up(names: Names = None) -> None:
     """Start the services (a no-op for those already running); wait until they answer."""
-    settings = cli_common.settings()
-    for module in _modules(names):
-        with step(f"Starting {module.NAME}"):
-            found = module.up(settings)
-        typer.echo(found.describe() + "".join(f" ({note})" for note in found.notes))
-        if found.running and not found.external:
-            typer.echo(f"  log: {found.log_file}")
+    _each(names, "Starting", "up")
 
 
 @app.command("down")
 def down(names: Names = None) -> None:
     """Stop the local services cleanly; their data stays for the next `up`."""
+    _each(names, "Stopping", "down")
+
+
+def _each(names: list[Service] | None, doing: str, action: str) -> None:
+    """Runs `up` or `down` of each chosen service and prints what it found."""
     settings = cli_common.settings()
     for module in _modules(names):
-        with step(f"Stopping {module.NAME}"):
-            found = module.down(settings)
+        with step(f"{doing} {module.NAME}"):
+            found = getattr(module, action)(settings)
         typer.echo(found.describe() + "".join(f" ({note})" for note in found.notes))
+        if action == "up" and found.running and not found.external:
+            typer.echo(f"  log: {found.log_file}")
 
 
 @app.command("status")

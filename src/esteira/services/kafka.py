@@ -99,11 +99,8 @@ def up(settings: Settings) -> ServiceStatus:
     """Starts the broker unless it already runs (then a no-op); waits until it answers."""
     if settings.kafka.bootstrap_servers:
         found = _external_status(settings)
-        if not found.running:
-            raise ServiceError(
-                f"the Kafka cluster at {found.address} (kafka.bootstrap_servers) does not answer"
-            )
-        return found
+        return local.checked_external(
+            found, f"Kafka cluster at {found.address} (kafka.bootstrap_servers)")
     with local.service_lock(settings, NAME):
         current = status(settings)
         if current.running:
@@ -123,9 +120,7 @@ def up(settings: Settings) -> ServiceStatus:
 def down(settings: Settings) -> ServiceStatus:
     """Stops the local broker cleanly (SIGTERM: controlled shutdown); data stays."""
     if settings.kafka.bootstrap_servers:
-        found = _external_status(settings)
-        found.notes.append("external: not stopped by esteira")
-        return found
+        return local.left_external(_external_status(settings))
     with local.service_lock(settings, NAME):
         state = local.read_state(settings, NAME)
         pid = state.get("pid")

@@ -21,6 +21,7 @@ from typing import Any
 import psutil
 import tenacity
 
+from esteira.errors import ServiceError
 from esteira.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,20 @@ class ServiceStatus:
         parts = [f"pid {self.pid}", f"port {self.port}", f"version {self.version or '?'}"]
         parts.append(f"data {self.data_dir}")
         return f"{self.name}: running, " + ", ".join(parts)
+
+
+def checked_external(found: ServiceStatus, what: str) -> ServiceStatus:
+    """`up` of a service the config names (esteira starts none): it must answer.
+    `what` says which and where, e.g. "Kafka cluster at h:9092 (kafka.bootstrap_servers)"."""
+    if not found.running:
+        raise ServiceError(f"the {what} does not answer")
+    return found
+
+
+def left_external(found: ServiceStatus) -> ServiceStatus:
+    """`down` of a service the config names: esteira never stops what it did not start."""
+    found.notes.append("external: not stopped by esteira")
+    return found
 
 
 def services_dir(settings: Settings) -> Path:

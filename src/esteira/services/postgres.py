@@ -114,11 +114,7 @@ def up(settings: Settings) -> ServiceStatus:
     """Starts the server unless it already runs (then a no-op); ensures role and database."""
     if settings.postgres.host:
         found = _external_status(settings)
-        if not found.running:
-            raise ServiceError(
-                f"the PostgreSQL server {found.address} (postgres.host) does not answer"
-            )
-        return found
+        return local.checked_external(found, f"PostgreSQL server {found.address} (postgres.host)")
     with local.service_lock(settings, NAME):
         current = status(settings)
         if current.running:
@@ -131,9 +127,7 @@ def up(settings: Settings) -> ServiceStatus:
 def down(settings: Settings) -> ServiceStatus:
     """Stops the local server (fast shutdown: sessions end, data is flushed)."""
     if settings.postgres.host:
-        found = _external_status(settings)
-        found.notes.append("external: not stopped by esteira")
-        return found
+        return local.left_external(_external_status(settings))
     with local.service_lock(settings, NAME):
         data = paths(settings)["data"]
         pid, _ = _postmaster(data)
