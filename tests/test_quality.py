@@ -104,6 +104,7 @@ def test_the_run_log_counts_rows_set_aside_per_source(tmp_path, rows):
     with track_run(runs_file, "demo", "sail") as run:
         report = measure(flag_failures(rows, RULES), RULES)
         run.record_quality("rows", report)
-        run.record_quality("rows", report)  # recorded again: replaced, not added
+        run.record_quality("other", report)
+        run.record_quality("rows", measure(flag_failures(rows.filter("id = 3"), RULES), RULES))
     (record,) = read_runs(runs_file)
-    assert record["rejected"] == {"rows": 3}
+    assert record["rejected"] == {"rows": 4, "other": 3}  # row 3 is set aside again

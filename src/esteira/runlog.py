@@ -44,11 +44,11 @@ class Run:
     error: str | None = None
 
     def record_quality(self, source: str, report: QualityReport) -> None:
-        """Records a report's rule counts (as `source.rule`) and the rows it set aside
-        under `source`; recording a source again (a stream's running totals) replaces it."""
+        """Records a report's rule counts (as `source.rule`) and adds the rows it set aside
+        to `source`'s (a job may check one source in two passes)."""
         for name, value in report.as_dict().items():
             self.rules[f"{source}.{name}"] = value
-        self.rejected[source] = report.rejected
+        self.rejected[source] = self.rejected.get(source, 0) + report.rejected
 
 
 @contextmanager
