@@ -132,7 +132,7 @@ def test_a_failed_write_leaves_the_table_as_it_was(
             pg.write_table(rows.repartition(4), pg_conninfo, table, mode=mode)
 
     assertDataFrameEqual(pg.read_table(spark, pg_conninfo, table), before)
-    with pg.connect(pg_conninfo) as conn:  # no staging table left behind
+    with pg.connect(pg_conninfo) as conn:  # no side table left behind
         names = conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
             (pg_schema,),

@@ -98,52 +98,52 @@ def write_table(frame: DataFrame, dsn: str, table: str, mode: str = "append") ->
     """Writes a DataFrame to a PostgreSQL table (mode append or overwrite), atomically.
 
     JVM Spark's JDBC writer commits each partition on its own and drops the table before
-    an overwrite, so it writes into a fresh staging table instead; one transaction then
+    an overwrite, so it writes into a fresh side table instead; one transaction then
     swaps it in (overwrite) or moves its rows over (append). Sail has no JDBC writer: the
     rows are fetched as Arrow and loaded with COPY in one transaction. Either way a
     failed write leaves the table as it was.
     """
     if mode not in ("append", "overwrite"):
         raise ValueError(f"mode must be append or overwrite, not {mode!r}")
-    stage = _staging_name(table)
+    side = _side_table_name(table)
     try:
-        frame.write.format("jdbc").options(**jdbc_options(dsn, stage)).mode("overwrite").save()
+        frame.write.format("jdbc").options(**jdbc_options(dsn, side)).mode("overwrite").save()
     except Exception as exc:  # never echo the driver's text: it may quote row values
         if not any(sign in str(exc) for sign in (_NO_JDBC, "writer is not implemented")):
-            _drop_quietly(dsn, stage)
+            _drop_quietly(dsn, side)
             raise ServiceError(
                 f"writing {table} to PostgreSQL {describe(dsn)} failed ({exc.__class__.__name__}); "
                 "the table was left as it was"
             ) from None
-        stage = None
+        side = None
     try:
-        if stage is None:  # Sail: the JDBC source is read-only (and nothing was written above)
+        if side is None:  # Sail: the JDBC source is read-only (and nothing was written above)
             _copy_arrow(frame, dsn, table, mode)
         else:
-            _swap_in(dsn, stage, table, mode, frame.columns)
+            _swap_in(dsn, side, table, mode, frame.columns)
     except ServiceError:
         raise
     except Exception as exc:  # a failed query (Sail) or transaction: class name only
-        if stage is not None:
-            _drop_quietly(dsn, stage)
+        if side is not None:
+            _drop_quietly(dsn, side)
         raise ServiceError(
             f"writing {table} to PostgreSQL {describe(dsn)} failed ({exc.__class__.__name__}); "
             "the table was left as it was"
         ) from None
 
 
-def _staging_name(table: str) -> str:
+def _side_table_name(table: str) -> str:
     """A fresh table beside the target (same schema): <schema>._esteira_<id>_<name>."""
     schema, _, name = table.rpartition(".")
-    staged = f"_esteira_{uuid.uuid4().hex[:8]}_{name}"[:63]
-    return f"{schema}.{staged}" if schema else staged
+    side = f"_esteira_{uuid.uuid4().hex[:8]}_{name}"[:63]
+    return f"{schema}.{side}" if schema else side
 
 
-def _swap_in(dsn: str, stage: str, table: str, mode: str, columns: list[str]) -> None:
-    """One transaction: the staged rows replace the table's (overwrite) or join them."""
+def _swap_in(dsn: str, side: str, table: str, mode: str, columns: list[str]) -> None:
+    """One transaction: the side table's rows replace the table's (overwrite) or join them."""
     from psycopg import sql
 
-    target, staged = sql.Identifier(*table.split(".")), sql.Identifier(*stage.split("."))
+    target, side_id = sql.Identifier(*table.split(".")), sql.Identifier(*side.split("."))
     name = sql.Identifier(table.rpartition(".")[2])
     with connect(dsn) as conn, conn.transaction():
         exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]
@@ -151,25 +151,25 @@ def _swap_in(dsn: str, stage: str, table: str, mode: str, columns: list[str]) ->
             names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
             conn.execute(
                 sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
-                    target, names, names, staged
+                    target, names, names, side_id
                 )
             )
-            conn.execute(sql.SQL("DROP TABLE {}").format(staged))
+            conn.execute(sql.SQL("DROP TABLE {}").format(side_id))
             return
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(target))
-        conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(staged, name))
+        conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(side_id, name))
 
 
-def _drop_quietly(dsn: str, stage: str) -> None:
+def _drop_quietly(dsn: str, side: str) -> None:
     from psycopg import sql
 
     try:
         with connect(dsn) as conn:
             conn.execute(
-                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(*stage.split(".")))
+                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(*side.split(".")))
             )
     except psycopg.Error:
-        log.warning("could not drop the staging table %s", stage)
+        log.warning("could not drop the side table %s", side)
 
 
 _NO_JDBC = "No data source found for: jdbc"
