@@ -34,7 +34,7 @@ from esteira.settings import load_settings
 REPO = Path(__file__).resolve().parents[1]
 _FRESH = re.compile(r"^\(b\) freshness .*: p50 (?P<p50>[\d.]+) s, p95 (?P<p95>[\d.]+) s")
 _STEP = re.compile(
-    r"msg/s: sent (?P<sent>[\d,]+)/s, lag after each batch \[(?P<lags>[^\]]*)\], "
+    r"msg/s: sent\s+(?P<sent>[\d,]+)/s, lag after each batch \[(?P<lags>[^\]]*)\], "
     r"drained in (?P<drain>[\d.]+) s -> (?P<verdict>[^(]+?) \(load"
 )
 
@@ -48,7 +48,7 @@ def checkout(rev: str, into: Path) -> Path:
     return tree
 
 
-def run_bench(tree: Path, env: dict[str, str], args: list[str]) -> str:
+def run_bench(tree: Path, env: dict[str, str], args: list[str], keep: Path | None) -> str:
     proc = subprocess.run(
         [sys.executable, str(tree / "bench" / "notifications_stream.py"), *args],
         cwd=tree, env={**env, "PYTHONPATH": str(tree / "src")},
@@ -57,6 +57,9 @@ def run_bench(tree: Path, env: dict[str, str], args: list[str]) -> str:
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
         raise SystemExit(f"the benchmark of {tree.name} failed ({proc.returncode}):\n{tail}")
+    if keep is not None:  # every run's own report, to check the parsed figures against
+        with keep.open("a", encoding="utf-8") as fh:
+            fh.write(f"== {tree.name} {' '.join(args)}\n{proc.stdout}\n")
     return proc.stdout
 
 
@@ -81,6 +84,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=240, help="throughput window")
     parser.add_argument("--fresh-seconds", type=float, default=120)
     parser.add_argument("--warmup", type=float, default=60)
+    parser.add_argument("--keep", type=Path, help="append every run's raw report to this file")
     args = parser.parse_args()
     settings = load_settings(home=REPO / ".esteira")
     kafka_service.up(settings)
@@ -96,8 +100,8 @@ def main() -> None:
             for round_ in range(args.repeat):
                 order = ("before", "after") if round_ % 2 == 0 else ("after", "before")
                 for side in order:
-                    found = parse(run_bench(trees[side], env, throughput))
-                    found.update(parse(run_bench(trees[side], env, fresh)))
+                    found = parse(run_bench(trees[side], env, throughput, args.keep))
+                    found.update(parse(run_bench(trees[side], env, fresh, args.keep)))
                     found["load"] = os.getloadavg()[0]
                     results[side].append(found)
                     print(f"round {round_ + 1} {side:>6}: {_row(found)}", flush=True)
