@@ -48,12 +48,18 @@ class StreamRequest:
 class StreamResult:
     """What this run's batches did (a batch replayed here is counted again)."""
 
-    quality: QualityReport
+    quality: QualityReport  # the batches' summaries: messages kept and set aside per rule
     batches: int = 0
     records: int = 0
-    new_messages: int = 0
     duplicates: int = 0
-    rejected: int = 0
+
+    @property
+    def new_messages(self) -> int:
+        return self.quality.passed
+
+    @property
+    def rejected(self) -> int:
+        return self.quality.rejected
 
 
 def run(settings: Settings, session: SparkSession, request: StreamRequest) -> StreamResult:
@@ -235,8 +241,6 @@ class MicroBatch:
     def _count(self, summary: Summary) -> None:
         res = self.result
         res.batches += 1
-        res.new_messages += summary.n_new
-        res.rejected += sum(summary.reasons.values())
         res.quality = res.quality.merge(summary.quality(self.rules))
 
 
