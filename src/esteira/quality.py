@@ -102,6 +102,17 @@ class QualityReport:
         return cls(rows=int(row.get("_rows") or 0), failures=failures, rules=rules,
                    rejected=int(row.get("_rejected") or 0))
 
+    @classmethod
+    def from_groups(cls, rules: list[Expectation], rows: list[Mapping[str, object]],
+                    by: str) -> QualityReport:
+        """A report summed over `failure_counts` rows of each `by` value, kept in `groups`."""
+        groups = {str(r[by]): cls.from_counts(rules, r) for r in rows}
+        total = cls.from_counts(rules, {})
+        for part in groups.values():
+            total = total.merge(part)
+        total.groups = groups
+        return total
+
     @property
     def passed(self) -> int:
         return self.rows - self.rejected
@@ -133,12 +144,7 @@ def measure(flagged: DataFrame, rules: list[Expectation],
             by: str | None = None) -> QualityReport:
     """Counts every rule's failures in one query (an action: call it from a job, never
     from a transform); with `by`, also per value of that column, in `groups`."""
-    rows = failure_counts(flagged, rules, [by] if by else None).collect()
-    if not by:
-        return QualityReport.from_counts(rules, rows[0].asDict())
-    groups = {str(r[by]): QualityReport.from_counts(rules, r.asDict()) for r in rows}
-    total = QualityReport(0, {r.name: 0 for r in rules}, rules)
-    for part in groups.values():
-        total = total.merge(part)
-    total.groups = groups
-    return total
+    rows = [r.asDict() for r in failure_counts(flagged, rules, [by] if by else None).collect()]
+    if by:
+        return QualityReport.from_groups(rules, rows, by)
+    return QualityReport.from_counts(rules, rows[0])

@@ -204,11 +204,8 @@ def _quarantine(
         passed = passed_rows(flagged, checks)
         quarantine = stage("quarentena", transforms.build_quarantine(passed, day))
     with step("Checking the (id_cliente, canal) key"):
-        rules = [transforms.KEY_RULE]
-        rows = transforms.key_counts(quarantine).collect()
-        groups = {r["canal"]: QualityReport.from_counts(rules, r.asDict()) for r in rows}
-        keys = reduce(QualityReport.merge, groups.values(), QualityReport.from_counts(rules, {}))
-        keys.groups = groups
+        rows = [r.asDict() for r in transforms.key_counts(quarantine).collect()]
+        keys = QualityReport.from_groups([transforms.KEY_RULE], rows, "canal")
     return quarantine, keys
 
 
