@@ -8,9 +8,9 @@ JARS := .esteira/jars
 DEMO := .esteira/demo
 NOTIF_DEMO := ESTEIRA_NOTIFICATIONS__ROOT=$(DEMO)/notifications ESTEIRA_NOTIFICATIONS__TOPIC=demo-notificacoes-$(shell date +%s)
 
-.PHONY: setup venv jars services-deps demo test lint bench clean
+.PHONY: setup venv jars services-deps web-deps demo test lint bench clean
 
-setup: venv jars services-deps
+setup: venv jars services-deps web-deps
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -43,6 +43,25 @@ services-deps:
 	  echo "  install Debian's postgresql package, or set postgres.host to use your own server"; \
 	fi
 
+# The dashboard: its front-end libraries (htmx, uPlot) from npm, pinned by
+# src/esteira/web/package-lock.json and served by the app itself (no CDN); the browser
+# test drives Debian's chromium, installed with apt-get when missing (as PostgreSQL is).
+WEB := src/esteira/web
+web-deps: $(WEB)/node_modules/.package-lock.json
+	@if command -v chromium >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+	  echo "chromium is missing: installing Debian's chromium package (apt-get)"; \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "chromium is missing and cannot be installed here (needs apt-get and root or sudo):"; \
+	  echo "  install Debian's chromium package: the browser test (tests/web) needs it"; \
+	fi
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package.json $(WEB)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the dashboard's libraries: apt-get install npm"; exit 1; }
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+
 demo: setup
 	$(ESTEIRA) services up
 	$(ESTEIRA) datagen portfolio --clients 200000 --managers 1500 --keys 40 --out $(DEMO)/portfolio
@@ -59,6 +78,9 @@ demo: setup
 	rm -rf $(DEMO)/notifications
 	$(NOTIF_DEMO) $(ESTEIRA) notifications produce --rate 1000 --duration 3m --customers 200 --start 2020-02-03T14:00 --expected $(DEMO)/notifications-expected.json
 	$(NOTIF_DEMO) $(ESTEIRA) --engine spark notifications stream --until-idle 15s
+	@# the detailed report of Acme's day and the day's bill (final: its grace is long over)
+	$(NOTIF_DEMO) $(ESTEIRA) notifications report --customer 7494212 --from 2020-02-03 --to 2020-02-03 --out $(DEMO)/notifications/relatorio_7494212_2020-02-03.txt
+	$(NOTIF_DEMO) ESTEIRA_BILLING__ROOT=$(DEMO)/billing $(ESTEIRA) notifications billing --date 2020-02-03
 
 # Two passes: pyspark holds either Connect sessions (sail) or one JVM session per process.
 test: setup
@@ -70,11 +92,24 @@ lint: venv
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 
+# Every benchmark checks its own output; quick sizes by default (`make bench FULL=1`: the
+# issue's sizes; REPEAT=n warm runs after the cold one, default 3).
+BENCH_FLAGS = $(if $(FULL),--full) --repeat $(or $(REPEAT),3)
+BENCH_LATER := web_dashboard billing_day warehouse_load orders_consumer
 bench: setup
-	$(PY) bench/portfolio_assign.py
-	$(PY) bench/quarantine_build.py
-	$(PY) bench/invoices_averages.py
-	$(PY) bench/chatbot_answers.py
+	$(ESTEIRA) services up
+	$(PY) bench/portfolio_assign.py $(BENCH_FLAGS)
+	$(PY) bench/quarantine_build.py $(BENCH_FLAGS)
+	$(PY) bench/invoices_averages.py $(BENCH_FLAGS)
+	$(PY) bench/chatbot_answers.py $(BENCH_FLAGS)
+	$(PY) bench/notifications_stream.py $(BENCH_FLAGS)
+	$(PY) bench/notifications_revisions.py $(BENCH_FLAGS)
+	$(PY) bench/services_startup.py $(BENCH_FLAGS)
+	@# benchmarks of the systems built later, once they exist (same flags)
+	@for name in $(BENCH_LATER); do \
+	  if [ -f bench/$$name.py ]; then echo "$(PY) bench/$$name.py $(BENCH_FLAGS)"; \
+	    $(PY) bench/$$name.py $(BENCH_FLAGS) || exit 1; fi; \
+	done
 
 clean:
 	-@test -x $(ESTEIRA) && $(ESTEIRA) services down  # stop them before their data goes

@@ -1,8 +1,17 @@
-"""What every benchmark shares: each engine measured in a child process of its own.
+"""What every benchmark shares: each engine measured in a child process of its own,
+repeated runs reported as cold and warm, and a check of every run's output.
 
 pyspark holds either Spark Connect sessions (Sail) or one JVM session per process, and a
 child must not inherit the parent's Connect-mode flag. A worker prints its figures as one
 JSON object on its last line of output.
+
+Cold and warm: a worker times its first run (a fresh process: the engine is started
+but the first query plans, compiles and reads with every cache cold) and then
+`--repeat` more runs of the same work in the same process (warm). Every benchmark
+prints the cold figure and the warm median with its spread (min-max). Sizes: quick by
+default, the issue's sizes with `--full`. A benchmark checks what each run produced
+against a tally of its own (counts from the generator or the input read directly), and
+stops with "CHECK FAILED" when they differ: a fast wrong answer is not a figure.
 """
 
 from __future__ import annotations
@@ -10,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import tempfile
 import time
@@ -66,19 +76,82 @@ def _rss_gb(pid: int) -> float:
 def print_ratio_and_target(results: dict[str, dict], target_s: float, size: str) -> None:
     """The spark/sail wall-time ratio and whether Sail met its target at this size."""
     if "sail" in results and "spark" in results:
-        ratio = results["spark"]["seconds"] / results["sail"]["seconds"]
-        print(f"spark/sail wall time: {ratio:.2f}x")
+        ratio = warm_median(results["spark"]) / warm_median(results["sail"])
+        print(f"spark/sail wall time (warm medians): {ratio:.2f}x")
     if "sail" in results:
-        verdict = "met" if results["sail"]["seconds"] < target_s else "missed"
-        print(f"target (sail under {target_s} s at full size): {verdict} at {size}")
+        verdict = "met" if warm_median(results["sail"]) < target_s else "missed"
+        print(f"target (sail under {target_s} s at full size, warm median): {verdict} at {size}")
 
 
-def engine_parser(doc: str | None, scale: bool = True) -> argparse.ArgumentParser:
-    """The options every benchmark takes: size, engines, repetitions, partitions."""
+def base_parser(doc: str | None) -> argparse.ArgumentParser:
+    """--repeat and --full, which every benchmark takes."""
     parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="warm runs after the cold one (medians and min-max of these)")
+    parser.add_argument("--full", action="store_true",
+                        help="the issue's sizes (default: quick sizes, a look in minutes)")
+    return parser
+
+
+def engine_parser(doc: str | None, scale: bool = True,
+                  quick: float = 0.05) -> argparse.ArgumentParser:
+    """The options of a batch benchmark: size, engines, repetitions, partitions.
+    `--scale` (a fraction of the full size) defaults to `quick`, or 1 with --full."""
+    parser = base_parser(doc)
     if scale:
-        parser.add_argument("--scale", type=float, default=1.0)
+        parser.add_argument("--scale", type=float, default=None,
+                            help=f"fraction of the full size (default {quick:g}; 1 with --full)")
+        parser.set_defaults(quick_scale=quick)
     parser.add_argument("--engines", default="sail,spark")
-    parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--partitions", type=int, default=8)
     return parser
+
+
+def scale_of(args: argparse.Namespace) -> float:
+    if args.scale is not None:
+        return args.scale
+    return 1.0 if args.full else args.quick_scale
+
+
+def timed_runs(run, repeat: int) -> tuple[dict, object]:
+    """Runs `run()` once cold and `repeat` times warm; ({"cold": s, "warm": [s...]}, the
+    last run's result)."""
+    times, result = [], None
+    for _ in range(1 + max(repeat, 0)):
+        start = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - start)
+    return {"cold": times[0], "warm": times[1:]}, result
+
+
+def spread(values: list[float], unit: str = "s", digits: int = 2) -> str:
+    """'median (min-max, n)' of a list of figures."""
+    if not values:
+        return "-"
+    med = statistics.median(values)
+    if len(values) == 1:
+        return f"{med:.{digits}f} {unit} (n=1)"
+    return (f"{med:.{digits}f} {unit} (min {min(values):.{digits}f} - max "
+            f"{max(values):.{digits}f}, n={len(values)})")
+
+
+def cold_warm(timing: dict) -> str:
+    """One line: the cold run and the warm median with its spread."""
+    return f"cold {timing['cold']:.2f} s | warm {spread(timing['warm'])}"
+
+
+def warm_median(timing: dict) -> float:
+    """The warm median (the cold run when there is no warm one): for rates and ratios."""
+    return statistics.median(timing["warm"]) if timing["warm"] else timing["cold"]
+
+
+def check(ok: bool, what: str) -> str:
+    """A benchmark's check of its own output: stops the benchmark when it fails."""
+    if not ok:
+        raise SystemExit(f"CHECK FAILED: {what}")
+    return what
+
+
+def print_checks(label: str, checks: list[str]) -> None:
+    for line in checks:
+        print(f"  check ok ({label}): {line}")

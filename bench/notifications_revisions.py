@@ -10,6 +10,12 @@ broker, and prints every run, the medians and the ratios (this tree / the other 
 - freshness at 5,000 msg/s after `--warmup` s: p50 and p95 from a message reaching the
   broker to the gold commit that counted it.
 
+Every run is a fresh stream process (a cold JVM); freshness is measured warm (after the
+warm-up). Medians with their spread (min-max) over the rounds. The checks are the
+benchmark's own (this tree's `notifications_stream.py` compares gold, silver and bronze
+with the generator's tally after every run and fails on a difference); a run that
+reports no figure stops this benchmark.
+
 The other revision is checked out with `git worktree` into a temporary folder and runs
 with this venv (its own src first on PYTHONPATH) and this tree's jars.
 
@@ -18,7 +24,6 @@ with this venv (its own src first on PYTHONPATH) and this tree's jars.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import statistics
@@ -27,14 +32,18 @@ import sys
 import tempfile
 from pathlib import Path
 
+from common import base_parser, spread
+
 from esteira.endpoints import kafka_bootstrap
 from esteira.services import kafka as kafka_service
 from esteira.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
-_FRESH = re.compile(r"^\(b\) freshness .*: p50 (?P<p50>[\d.]+) s, p95 (?P<p95>[\d.]+) s")
+# both report formats: before (one run per figure) and after (runs numbered, bronze lag)
+_FRESH = re.compile(r"freshness.*?: (?:warm )?p50 (?P<p50>[\d.]+) s, p95 (?P<p95>[\d.]+) s")
 _STEP = re.compile(
-    r"msg/s: sent\s+(?P<sent>[\d,]+)/s, lag after each batch \[(?P<lags>[^\]]*)\], "
+    r"msg/s(?: run \d+)?: sent\s+(?P<sent>[\d,]+)/s, lag after each batch "
+    r"\[(?P<lags>[^\]]*)\](?: \(bronze \[[^\]]*\]\))?, "
     r"drained in (?P<drain>[\d.]+) s -> (?P<verdict>[^(]+?) \(load"
 )
 
@@ -49,6 +58,9 @@ def checkout(rev: str, into: Path) -> Path:
 
 
 def run_bench(tree: Path, env: dict[str, str], args: list[str], keep: Path | None) -> str:
+    script = (tree / "bench" / "notifications_stream.py").read_text(encoding="utf-8")
+    if "--repeat" in script:  # one run per call: the rounds here are the repetitions
+        args = [*args, "--repeat", "1"]
     proc = subprocess.run(
         [sys.executable, str(tree / "bench" / "notifications_stream.py"), *args],
         cwd=tree, env={**env, "PYTHONPATH": str(tree / "src")},
@@ -71,21 +83,27 @@ def parse(out: str) -> dict[str, float | str]:
             found.update(sent=float(step["sent"].replace(",", "")), drain=float(step["drain"]),
                          last_lag=float(lags[-1]) if lags else 0.0,
                          verdict=step["verdict"].strip())
-        if fresh := _FRESH.match(line.strip()):
+        if fresh := _FRESH.search(line.strip()):
             found.update(p50=float(fresh["p50"]), p95=float(fresh["p95"]))
     return found
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", required=True, help="the other revision (commit or ref)")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--rate", type=int, default=20000, help="throughput step, msg/s")
-    parser.add_argument("--seconds", type=float, default=240, help="throughput window")
-    parser.add_argument("--fresh-seconds", type=float, default=120)
-    parser.add_argument("--warmup", type=float, default=60)
+    parser = base_parser(__doc__)
+    parser.add_argument("--before", default="c041b2b",
+                        help="the other revision (commit or ref; default: before issue 12)")
+    parser.add_argument("--rate", type=int, default=None, help="throughput step, msg/s "
+                        "(default 5,000; --full 20,000)")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="throughput window (default 30; --full 240)")
+    parser.add_argument("--fresh-seconds", type=float, default=None, help="default 30; --full 120")
+    parser.add_argument("--warmup", type=float, default=None, help="default 20; --full 60")
     parser.add_argument("--keep", type=Path, help="append every run's raw report to this file")
     args = parser.parse_args()
+    args.rate = args.rate or (20000 if args.full else 5000)
+    args.seconds = args.seconds or (240 if args.full else 30)
+    args.fresh_seconds = args.fresh_seconds or (120 if args.full else 30)
+    args.warmup = args.warmup if args.warmup is not None else (60 if args.full else 20)
     settings = load_settings(home=REPO / ".esteira")
     kafka_service.up(settings)
     # one broker for both: external to both benchmarks, so neither starts its own
@@ -111,11 +129,12 @@ def main() -> None:
     print(f"\nmedians of {args.repeat} (before = {args.before}, after = this tree):")
     for key, label in (("drain", "drain after sending (s)"), ("last_lag", "last lag (records)"),
                        ("p50", "freshness p50 (s)"), ("p95", "freshness p95 (s)")):
-        before = statistics.median(float(r[key]) for r in results["before"])
-        after = statistics.median(float(r[key]) for r in results["after"])
+        values = {side: [float(r[key]) for r in results[side]] for side in results}
+        before = statistics.median(values["before"])
+        after = statistics.median(values["after"])
         ratio = after / before if before else float("nan")
-        print(f"  {label:<26} before {before:>10,.1f}  after {after:>10,.1f}  "
-              f"after/before {ratio:.2f}")
+        print(f"  {label:<26} before {spread(values['before'], '', 1)}  "
+              f"after {spread(values['after'], '', 1)}  after/before {ratio:.2f}")
     for side in ("before", "after"):
         verdicts = ", ".join(str(r["verdict"]) for r in results[side])
         print(f"  {side} at {args.rate:,} msg/s: {verdicts}")

@@ -10,18 +10,27 @@
     timestamp in gold's Delta log, found by its txn version = the silver row's
     batch_id), p50 and p95 over every message.
 
-    .venv/bin/python bench/notifications_stream.py               # 120 s per step
-    .venv/bin/python bench/notifications_stream.py --short       # 60 s per step, a quick look
+Both queries' lag is watched: records on the broker not yet in a batch the query's
+checkpoint committed (the dedupe query's and bronze's, read from their checkpoints'
+offsets/ and commits/). Every run ends with its check: once both queries caught up,
+gold equals the generator's tally per customer, channel and minute (one row per key),
+silver holds one row per counted message, bronze every record sent; a run whose check
+fails stops the benchmark. Cold and warm: each run is a fresh stream process (cold JVM);
+the throughput window includes its start, freshness is measured after --warmup s of
+traffic (warm) and the warm-up's own figures are printed as cold. --repeat runs of
+each; medians and spread (min-max). RocksDB bytes per id: what the state store wrote
+(rocksdbTotalBytesWritten) per new id (numRowsUpdated), from the stream's progress.
+
+    .venv/bin/python bench/notifications_stream.py            # quick: 5,000 msg/s, 30 s
+    .venv/bin/python bench/notifications_stream.py --full     # ladder to 30,000, 120 s
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,8 +40,10 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from common import base_parser, check, spread
+
 from esteira.connectors import kafka as kafka_io
-from esteira.datagen.notifications import Spec, produce
+from esteira.datagen.notifications import Spec, Tally, produce
 from esteira.engine import get_session
 from esteira.services import kafka as kafka_service
 from esteira.settings import load_settings
@@ -118,15 +129,28 @@ class Trial:
         thread.start()
         return thread, done
 
-    def processed_offsets(self) -> int:
-        if not self.progress.exists():
+    def processed_offsets(self, checkpoint: str = "checkpoint") -> int:
+        """Records the query's checkpoint has committed (its last committed batch's end
+        offsets): `checkpoint` for the dedupe query, `checkpoint_bronze` for bronze."""
+        folder = self.root / checkpoint
+        commits = [int(p.name) for p in (folder / "commits").glob("[0-9]*")]
+        if not commits:
             return 0
-        lines = self.progress.read_text(encoding="utf-8").strip().splitlines()
-        if not lines:
-            return 0
-        end = json.loads(lines[-1])["sources"][0]["endOffset"]
-        end = json.loads(end) if isinstance(end, str) else end
-        return sum(int(v) for v in end[self.topic].values())
+        last = (folder / "offsets" / str(max(commits))).read_text(encoding="utf-8")
+        return sum(int(v) for v in json.loads(last.strip().splitlines()[-1])[self.topic].values())
+
+    def lags(self) -> tuple[int, int]:
+        """(dedupe, bronze) records on the broker not yet committed by each query."""
+        high = self.high_watermarks()
+        return high - self.processed_offsets(), high - self.processed_offsets("checkpoint_bronze")
+
+    def rocksdb_bytes_per_id(self) -> float | None:
+        written = ids = 0
+        for line in self.progress.read_text(encoding="utf-8").splitlines():
+            for op in json.loads(line).get("stateOperators") or []:
+                written += (op.get("customMetrics") or {}).get("rocksdbTotalBytesWritten", 0)
+                ids += op.get("numRowsUpdated", 0)
+        return written / ids if ids else None
 
     def batches_done(self) -> int:
         if not self.progress.exists():
@@ -158,35 +182,36 @@ class Trial:
 def throughput_step(work: Path, rate: float, seconds: float, trigger: float) -> dict:
     """Lag sampled each time a micro-batch finishes: what arrived while it ran. When the
     stream keeps up this stays level; when it falls behind every batch is bigger than the
-    last and the lag climbs."""
+    last and the lag climbs. Bronze's lag is sampled beside it."""
     trial = Trial(work, rate, seconds, trigger)
     try:
         trial.start_stream()
         thread, done = trial.produce()
         began = time.monotonic()
-        samples: list[tuple[float, int]] = []
+        samples: list[tuple[float, int, int]] = []
         batches = 0
         while thread.is_alive():
             time.sleep(0.5)
             finished = trial.batches_done()
             if finished > batches:
                 batches = finished
-                samples.append(
-                    (time.monotonic() - began, trial.high_watermarks() - trial.processed_offsets())
-                )
+                samples.append((time.monotonic() - began, *trial.lags()))
         thread.join()
         sent_in = time.monotonic() - began
         drain_began = time.monotonic()
-        while trial.high_watermarks() > trial.processed_offsets():
+        while trial.lags()[0] > 0:
             if time.monotonic() - drain_began > seconds:
                 break
             time.sleep(0.5)
         drain = time.monotonic() - drain_began
+        caught_up = _wait_caught_up(trial, max(seconds, 120))
+        checks = check_tables(trial, done[0]) if caught_up and done else [
+            f"not checked: still behind {max(seconds, 120):.0f} s after sending stopped"]
     finally:
         trial.stop()
     sent = done[0].sent if done else 0
     achieved = sent / sent_in if sent_in else 0
-    lags = [lag for _, lag in samples[1:]]  # the first batch also warms the JVM up
+    lags = [lag for _, lag, _ in samples[1:]]  # the first batch also warms the JVM up
     # the lag after each batch is what arrived while it ran: level when keeping up,
     # climbing when each batch is bigger than the last; fewer than two: cannot tell
     growing = len(lags) < 2 or lags[-1] > 1.5 * min(lags) + rate * trigger
@@ -201,11 +226,44 @@ def throughput_step(work: Path, rate: float, seconds: float, trigger: float) -> 
     return {
         "rate": rate,
         "achieved": achieved,
-        "lags": [lag for _, lag in samples],
+        "lags": [lag for _, lag, _ in samples],
+        "bronze_lags": [lag for _, _, lag in samples],
         "drain": drain,
         "kept_up": kept_up,
         "verdict": verdict,
+        "checks": checks,
+        "bytes_per_id": trial.rocksdb_bytes_per_id(),
     }
+
+
+def _wait_caught_up(trial: Trial, timeout: float) -> bool:
+    """Until both queries committed every record on the broker (bronze triggers less often)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if trial.lags() == (0, 0):
+            return True
+        time.sleep(1)
+    return False
+
+
+def check_tables(trial: Trial, tally: Tally) -> list[str]:
+    """The run's tables against the generator's tally (read with Sail, not the stream)."""
+    spark = get_session(load_settings(engine="sail", home=REPO / ".esteira"))
+    root = trial.root
+    gold = spark.read.format("delta").load(str(root / "gold")).collect()
+    keys = [(r["customer_id"], r["customer_name"], r["channel"],
+             r["minute"].strftime("%Y-%m-%dT%H:%M:00")) for r in gold]
+    per_minute = dict(zip(keys, (r["notifications"] for r in gold), strict=True))
+    silver = spark.read.format("delta").load(str(root / "silver")).count()
+    bronze = spark.read.format("delta").load(str(root / "bronze")).count()
+    return [
+        check(len(keys) == len(per_minute), f"gold: one row per key ({len(keys):,} keys)"),
+        check(per_minute == dict(tally.per_minute),
+              f"gold = the generator's counts per customer, channel and minute "
+              f"({tally.expected_total:,} messages)"),
+        check(silver == tally.expected_total, f"silver {silver:,} rows = {tally.expected_total:,}"),
+        check(bronze == tally.sent, f"bronze {bronze:,} records = {tally.sent:,} sent"),
+    ]
 
 
 def freshness(work: Path, rate: float, seconds: float, trigger: float, warmup: float) -> dict:
@@ -215,10 +273,12 @@ def freshness(work: Path, rate: float, seconds: float, trigger: float, warmup: f
     trial = Trial(work, rate, seconds, trigger)
     try:
         trial.start_stream("--until-idle", "15s")
-        thread, _ = trial.produce(warmup + seconds)
+        thread, done = trial.produce(warmup + seconds)
         measured_from_us = int((time.time() + warmup) * 1e6)
         thread.join()
         trial.proc.wait(timeout=1800)
+        checks = check_tables(trial, done[0])
+        bytes_per_id = trial.rocksdb_bytes_per_id()
     finally:
         trial.stop()
     spark = get_session(load_settings(engine="sail", home=REPO / ".esteira"))
@@ -235,6 +295,8 @@ def freshness(work: Path, rate: float, seconds: float, trigger: float, warmup: f
     return {
         "steady": _latencies([r["us"] for r in rows if r["measured"]]),
         "warmup": _latencies([r["us"] for r in rows if not r["measured"]]),
+        "checks": checks,
+        "bytes_per_id": bytes_per_id,
     }
 
 
@@ -264,15 +326,6 @@ def gold_commits(gold: Path) -> list[tuple[str, int, int]]:
     return out
 
 
-def _slope(points: list[tuple[float, int]]) -> float:
-    if len(points) < 2:
-        return 0.0
-    xs, ys = [p[0] for p in points], [p[1] for p in points]
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    den = sum((x - mx) ** 2 for x in xs)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den if den else 0.0
-
-
 def _pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -280,66 +333,105 @@ def _pct(values: list[float], q: float) -> float | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = base_parser(__doc__)
     parser.add_argument("--short", action="store_true", help="60 s per step")
-    parser.add_argument("--seconds", type=float, default=120)
-    parser.add_argument("--rates", default="2500,5000,10000,20000,30000")
+    parser.add_argument("--seconds", type=float, default=None, help="default 30; --full 120")
+    parser.add_argument("--rates", default=None, help="default 5000; --full 2500,...,30000")
     parser.add_argument("--trigger", type=float, default=2.0, help="trigger interval (s)")
-    parser.add_argument("--warmup", type=float, default=60,
+    parser.add_argument("--warmup", type=float, default=None,
                         help="seconds of traffic before freshness is measured: a cold JVM's "
-                        "first batches build a backlog that takes about a minute to drain")
+                        "first batches build a backlog that takes about a minute to drain "
+                        "(default 20; --full 60)")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-freshness", action="store_true")
     parser.add_argument("--keep", action="store_true",
                         help="keep the lakes and stream logs (printed path) for a look")
     args = parser.parse_args()
-    seconds = 60 if args.short else args.seconds
+    seconds = 60 if args.short else args.seconds or (120 if args.full else 30)
+    rates = args.rates or ("2500,5000,10000,20000,30000" if args.full else "5000")
+    warmup = args.warmup if args.warmup is not None else (60 if args.full else 20)
     kafka_service.up(load_settings(home=REPO / ".esteira"))
     work = Path(tempfile.mkdtemp(prefix="bench-notif-"))
     cores = os.cpu_count()
+    per_id: list[float] = []
     try:
-        best = None
         if not args.skip_throughput:
             print(
                 f"(a) sustained throughput, {seconds:.0f} s per rate, {cores} cores, "
-                f"trigger {args.trigger:g} s, {PARTITIONS} partitions"
+                f"trigger {args.trigger:g} s, {PARTITIONS} partitions, {args.repeat} runs per "
+                "rate (each a cold stream process; the window includes its start)"
             )
-            for rate in (float(r) for r in args.rates.split(",")):
-                step = throughput_step(work, rate, seconds, args.trigger)
-                lags = ", ".join(f"{lag:,}" for lag in step["lags"])
-                print(
-                    f"  {rate:>8,.0f} msg/s: sent {step['achieved']:>8,.0f}/s, lag after "
-                    f"each batch [{lags}], drained in {step['drain']:.0f} s -> "
-                    f"{step['verdict']} (load {os.getloadavg()[0]:.1f})",
-                    flush=True,
-                )
-                if not step["kept_up"]:
-                    break
-                best = rate
+            best = throughput_ladder(work, rates, seconds, args, per_id)
             print(
-                f"  highest sustained rate: {best or 0:,.0f} msg/s "
+                f"  highest rate kept up in most runs: {best or 0:,.0f} msg/s "
                 f"(target 20,000; ratio {(best or 0) / 20000:.2f})"
             )
-        if args.skip_freshness:
-            return
-        fresh = freshness(work, 5000, seconds, args.trigger, args.warmup)
-        steady, warm = fresh["steady"], fresh["warmup"]
-        print(
-            f"(b) freshness at 5,000 msg/s for {seconds:.0f} s after {args.warmup:.0f} s of "
-            f"warm-up ({steady['messages']:,} msgs, {cores} cores): p50 {steady['p50']:.1f} s,"
-            f" p95 {steady['p95']:.1f} s, max {steady['max']:.1f} s (target p95 < 15 s; "
-            f"ratio {steady['p95'] / 15:.2f}; load {os.getloadavg()[0]:.1f})"
-        )
-        if warm["messages"]:
-            print(
-                f"    during the warm-up ({warm['messages']:,} msgs, first batches of a cold "
-                f"JVM): p50 {warm['p50']:.1f} s, p95 {warm['p95']:.1f} s, max {warm['max']:.1f} s"
-            )
+        if not args.skip_freshness:
+            freshness_runs(work, seconds, warmup, args, per_id)
+        if per_id:
+            print(f"RocksDB bytes written per new id (state store): {spread(per_id, 'B', 0)}")
     finally:
         if args.keep:
             print(f"kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def throughput_ladder(work: Path, rates: str, seconds: float, args, per_id: list) -> float | None:
+    best = None
+    for rate in (float(r) for r in rates.split(",")):
+        steps = []
+        for run in range(args.repeat):
+            step = throughput_step(work, rate, seconds, args.trigger)
+            steps.append(step)
+            if step["bytes_per_id"]:
+                per_id.append(step["bytes_per_id"])
+            lags = ", ".join(f"{lag:,}" for lag in step["lags"])
+            bronze = ", ".join(f"{lag:,}" for lag in step["bronze_lags"])
+            print(
+                f"  {rate:>8,.0f} msg/s run {run + 1}: sent {step['achieved']:>8,.0f}/s, lag "
+                f"after each batch [{lags}] (bronze [{bronze}]), drained in "
+                f"{step['drain']:.0f} s -> {step['verdict']} (load {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
+            for line in step["checks"]:
+                print(f"      check: {line}")
+        kept = sum(step["kept_up"] for step in steps)
+        last_lags = [float(s["lags"][-1]) for s in steps if s["lags"]]
+        print(f"  {rate:>8,.0f} msg/s: kept up in {kept} of {len(steps)}; last lag "
+              f"{spread(last_lags, 'records', 0)}; drained in "
+              f"{spread([s['drain'] for s in steps], 's', 0)}")
+        if kept * 2 <= len(steps):
+            break
+        best = rate
+    return best
+
+
+def freshness_runs(work: Path, seconds: float, warmup: float, args, per_id: list) -> None:
+    steady: dict[str, list[float]] = {"p50": [], "p95": [], "max": []}
+    cold: dict[str, list[float]] = {"p50": [], "p95": []}
+    for run in range(args.repeat):
+        fresh = freshness(work, 5000, seconds, args.trigger, warmup)
+        if fresh["bytes_per_id"]:
+            per_id.append(fresh["bytes_per_id"])
+        for key, values in steady.items():
+            values.append(fresh["steady"][key])
+        for key, values in cold.items():
+            if fresh["warmup"]["messages"]:
+                values.append(fresh["warmup"][key])
+        print(f"  freshness run {run + 1}: warm p50 {fresh['steady']['p50']:.1f} s, p95 "
+              f"{fresh['steady']['p95']:.1f} s ({fresh['steady']['messages']:,} msgs; load "
+              f"{os.getloadavg()[0]:.1f})", flush=True)
+        for line in fresh["checks"]:
+            print(f"      check: {line}")
+    print(
+        f"(b) freshness at 5,000 msg/s, {args.repeat} runs, {seconds:.0f} s measured after "
+        f"{warmup:.0f} s of warm-up ({os.cpu_count()} cores): warm p50 {spread(steady['p50'])}, "
+        f"p95 {spread(steady['p95'])}, max {spread(steady['max'])} (target p95 < 15 s)"
+    )
+    if cold["p50"]:
+        print(f"    cold (the warm-up: first batches of a cold JVM): p50 {spread(cold['p50'])}, "
+              f"p95 {spread(cold['p95'])}")
 
 
 if __name__ == "__main__":

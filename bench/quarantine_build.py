@@ -5,10 +5,13 @@
 is the whole job: fetching/converting the xlsx, reading the five other formats, the
 quality rules, the quarantine rules and both Delta writes. Target on sail: under 90 s.
 pyspark holds one engine per process, so data generation and each engine run in a
-child process of their own (engine start-up is not timed).
+child process of their own (engine start-up is not timed). Each engine: the cold run
+(first in its process) and the median (min-max) of --repeat warm runs. Checked: the
+rows read per run equal the generator's own count per source, and the table read back
+holds as many rows as the job says it quarantined.
 
-    .venv/bin/python bench/quarantine_build.py                  # 10,000,000 rows
-    .venv/bin/python bench/quarantine_build.py --rows 500000    # a quick look
+    .venv/bin/python bench/quarantine_build.py                  # quick: 500,000 rows
+    .venv/bin/python bench/quarantine_build.py --full           # 10,000,000 rows
 """
 
 from __future__ import annotations
@@ -17,14 +20,22 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
-from common import engine_parser, print_ratio_and_target, run_worker
+from common import (
+    check,
+    cold_warm,
+    engine_parser,
+    print_checks,
+    print_ratio_and_target,
+    run_worker,
+    timed_runs,
+    warm_median,
+)
 
 from esteira.datagen.quarantine import generate
 from esteira.engine import get_session
@@ -49,20 +60,19 @@ def engine_settings(engine: str, data: Path, partitions: int) -> Settings:
     return settings.model_copy(update={"quarantine": quarantine})
 
 
-def bench_engine(engine: str, data: Path, args: argparse.Namespace) -> dict[str, float]:
+def bench_engine(engine: str, data: Path, args: argparse.Namespace) -> dict:
     settings = engine_settings(engine, data, args.partitions)
     session = get_session(settings)
-    times, result = [], None
-    for _ in range(args.repeat):
-        start = time.perf_counter()
-        result = job.run(settings, session, job.BuildRequest(LOAD))
-        times.append(time.perf_counter() - start)
-    assert result is not None
-    return {
-        "seconds": statistics.median(times),
-        "read": sum(c.lidos for c in result.channels),
-        "quarantined": result.total,
-    }
+    timing, result = timed_runs(
+        lambda: job.run(settings, session, job.BuildRequest(LOAD)), args.repeat)
+    read = sum(c.lidos for c in result.channels)
+    generated = sum(json.loads((data / "sources" / ".counts.json").read_text()).values())
+    table = session.read.format("delta").load(str(settings.quarantine.table)).count()
+    return {**timing, "read": read, "quarantined": result.total, "checks": [
+        check(read == generated, f"rows read {read:,} = rows generated {generated:,}"),
+        check(table == result.total,
+              f"table rows read back {table:,} = quarantined {result.total:,}"),
+    ]}
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -72,6 +82,7 @@ def worker(args: argparse.Namespace) -> None:
         counts = generate(
             get_session(load_settings(engine="sail")), args.data / "sources", args.rows, LOAD
         )
+        (args.data / "sources" / ".counts.json").write_text(json.dumps(counts))
         print(json.dumps({"seconds": time.perf_counter() - start, "counts": counts}))
     else:
         print(json.dumps(bench_engine(args.worker, args.data, args)))
@@ -97,10 +108,11 @@ def child(step: str, args: argparse.Namespace, data: Path) -> dict:
 
 def main() -> None:
     parser = engine_parser(__doc__, scale=False)
-    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--rows", type=int, default=None, help="default 500,000; --full 10M")
     parser.add_argument("--data", type=Path, help="reuse/keep generated sources here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.rows = args.rows or (10_000_000 if args.full else 500_000)
     if args.worker:
         worker(args)
         return
@@ -111,17 +123,17 @@ def main() -> None:
             made = child("generate", args, data)
             marker.touch()
             print(f"generated in {made['seconds']:.0f} s: {made['counts']}")
-        print(f"rows: {args.rows:,}; cores: {os.cpu_count()}; repeat: {args.repeat} (medians)")
+        print(f"rows: {args.rows:,}; cores: {os.cpu_count()}; load average "
+              f"{os.getloadavg()[0]:.1f}; cold = first run in its process, warm = median "
+              f"(min-max) of {args.repeat} runs after it")
         results = {e: child(e, args, data) for e in args.engines.split(",")}
     finally:
         if args.data is None:
             shutil.rmtree(data, ignore_errors=True)
-    print(f"{'engine':8} {'wall s':>8} {'rows/s':>12} {'read':>12} {'in quarantine':>14}")
     for engine, r in results.items():
-        print(
-            f"{engine:8} {r['seconds']:8.1f} {args.rows / r['seconds']:12,.0f} "
-            f"{r['read']:12,} {r['quarantined']:14,}"
-        )
+        print(f"{engine:8} {cold_warm(r)}; {args.rows / warm_median(r):,.0f} rows/s warm; "
+              f"read {r['read']:,}, in quarantine {r['quarantined']:,}")
+        print_checks(engine, r["checks"])
     print_ratio_and_target(results, 90, f"{args.rows:,} rows")
 
 

@@ -1,25 +1,28 @@
 """Benchmark: how long the local services take to start and stop, and a Kafka round trip.
 
 Runs in a private home under /tmp on free ports (the repo's services are not touched):
-first `up` (Kafka storage format / PostgreSQL initdb included), a restart with data,
-a no-op `up`, `down`; medians over --runs. Then produces and consumes --messages small
-messages through the local broker (confluent-kafka) and prints messages per second.
+first `up` (cold: Kafka storage format / PostgreSQL initdb included, nothing on disk), a
+no-op `up`, `down`, and `up` again with its data (warm: formatted, files in the page
+cache); each figure is the median (min-max) of --repeat private homes. Then produces
+and consumes --messages small messages through the broker (confluent-kafka): messages
+per second, checked (every message consumed, each once, with the value sent). Each
+`up` and `down` is checked by the service's own status (running / stopped).
 
-    .venv/bin/python bench/services_startup.py                  # 3 runs, 50,000 messages
-    .venv/bin/python bench/services_startup.py --runs 1 --messages 5000
+    .venv/bin/python bench/services_startup.py           # quick: 3 homes, 5,000 messages
+    .venv/bin/python bench/services_startup.py --full    # 3 homes, 50,000 messages
 """
 
 from __future__ import annotations
 
-import argparse
+import os
 import shutil
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from common import base_parser, check, print_checks, spread
+
 from esteira.connectors import kafka as kafka_io
-from esteira.formats import number_br
 from esteira.services import kafka, postgres
 from esteira.services.local import free_port
 from esteira.settings import load_settings
@@ -34,13 +37,15 @@ def timed(action) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--messages", type=int, default=50_000)
+    parser = base_parser(__doc__)
+    parser.add_argument("--runs", type=int, dest="repeat", help="the same as --repeat")
+    parser.add_argument("--messages", type=int, default=None, help="default 5,000; --full 50,000")
     args = parser.parse_args()
+    args.messages = args.messages or (50_000 if args.full else 5_000)
 
     figures: dict[str, dict[str, list[float]]] = {"kafka": {}, "postgres": {}}
-    for _ in range(args.runs):
+    checks: list[str] = []
+    for _ in range(args.repeat):
         home = Path(tempfile.mkdtemp(prefix="esteira-bench-"))
         home.chmod(0o755)  # the unprivileged PostgreSQL account must reach it
         (home / "jars").mkdir()
@@ -51,27 +56,30 @@ def main() -> None:
         try:
             for name, module in (("kafka", kafka), ("postgres", postgres)):
                 found = figures[name]
-                found.setdefault("first up", []).append(timed(lambda m=module, s=settings: m.up(s)))
-                found.setdefault("no-op up", []).append(timed(lambda m=module, s=settings: m.up(s)))
-                found.setdefault("down", []).append(timed(lambda m=module, s=settings: m.down(s)))
-                found.setdefault("up with data", []).append(
-                    timed(lambda m=module, s=settings: m.up(s))
-                )
+                for label, action, running in (("first up (cold)", module.up, True),
+                                               ("no-op up", module.up, True),
+                                               ("down", module.down, False),
+                                               ("up with data (warm)", module.up, True)):
+                    found.setdefault(label, []).append(timed(lambda a=action, s=settings: a(s)))
+                    state = module.status(settings).running
+                    checks.append(check(state is running, f"{name} {label}: running={state}"))
             rate = round_trip(kafka.bootstrap_servers(settings), args.messages)
+            checks.append(f"{args.messages:,} messages consumed once each, values as sent")
             figures["kafka"].setdefault("messages/s (produce+consume)", []).append(rate)
         finally:
             kafka.down(settings)
             postgres.down(settings)
             shutil.rmtree(home, ignore_errors=True)
 
+    print(f"median (min-max) over {args.repeat} private homes; load average "
+          f"{os.getloadavg()[0]:.1f}")
     for name, rows in figures.items():
-        print(f"{name}  (median of {args.runs})")
+        print(name)
         for label, values in rows.items():
-            value = statistics.median(values)
-            shown = (
-                number_br(value, 0) if label.startswith("messages") else f"{number_br(value, 2)} s"
-            )
+            shown = (spread(values, "msg/s", 0) if label.startswith("messages")
+                     else spread(values))
             print(f"  {label:<30} {shown}")
+    print_checks("services", sorted(set(checks)))
 
 
 def round_trip(bootstrap: str, count: int) -> float:
@@ -81,7 +89,9 @@ def round_trip(bootstrap: str, count: int) -> float:
     kafka_io.produce(bootstrap, "bench", ((str(i).encode(), payload) for i in range(count)))
     got = kafka_io.consume(bootstrap, "bench", count, timeout=120)
     elapsed = time.perf_counter() - start
-    assert len(got) == count, f"consumed {len(got)} of {count}"
+    check(len(got) == count, f"consumed {len(got)} of {count}")
+    check(sorted(int(r.key) for r in got) == list(range(count)), "each message once")
+    check(all(r.value == payload for r in got), "values as sent")
     return count / elapsed
 
 

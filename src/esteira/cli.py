@@ -8,17 +8,22 @@ from typing import Annotated
 
 import typer
 
-from esteira import cli_common
+from esteira import alerts, cli_common
+from esteira.billing.cli import billing_command
 from esteira.chatbot.cli import app as chatbot_app
 from esteira.datagen.cli import app as datagen_app
 from esteira.errors import EsteiraError
 from esteira.invoices.cli import app as invoices_app
 from esteira.logs import console, setup_logging
 from esteira.notifications.cli import app as notifications_app
+from esteira.orchestrate.cli import app as run_app
+from esteira.orders.cli import app as orders_app
 from esteira.portfolio.cli import app as portfolio_app
 from esteira.quarantine.cli import app as quarantine_app
 from esteira.runlog import runs_command
 from esteira.services.cli import app as services_app
+from esteira.warehouse.cli import app as warehouse_app
+from esteira.web.cli import serve_command
 
 app = typer.Typer(
     name="esteira",
@@ -29,11 +34,16 @@ app = typer.Typer(
 app.add_typer(portfolio_app, name="portfolio", help="Client-portfolio distribution (carteira).")
 app.add_typer(quarantine_app, name="quarantine", help="Contact quarantine (quarentena global).")
 app.add_typer(notifications_app, name="notifications", help="WhatsApp notification usage.")
+notifications_app.command("billing")(billing_command)
 app.add_typer(invoices_app, name="invoices", help="Invoice averages over the last N months.")
 app.add_typer(chatbot_app, name="chatbot", help="Chatbot answers per session.")
+app.add_typer(orders_app, name="orders", help="E-commerce orders: Kafka -> PostgreSQL.")
+app.add_typer(run_app, name="run", help="Run the batch systems of a day, in order.")
 app.add_typer(services_app, name="services", help="Local Kafka and PostgreSQL.")
+app.add_typer(warehouse_app, name="warehouse", help="SiCooperative card-movement warehouse.")
 app.add_typer(datagen_app, name="datagen", help="Synthetic data for demos, tests, benchmarks.")
 app.command("runs", help="List recent pipeline runs from the run log.")(runs_command)
+app.command("serve", help="The notification dashboard (web, read-only).")(serve_command)
 
 
 @app.command("config")
@@ -66,6 +76,7 @@ def root(
         raise EsteiraError(f"--log-format must be text or json, not {log_format!r}")
     cli_common.set_overrides(engine=engine, master=master, remote=remote, log_level=log_level)
     setup_logging(cli_common.settings().log_level, log_format)
+    alerts.configure(cli_common.settings().alerts)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pyspark.sql import SparkSession
 
@@ -133,6 +134,20 @@ def local_fs_conf(master: str, jars: list[Path]) -> dict[str, str]:
     }
 
 
+def loopback_driver_conf(master: str) -> dict[str, str]:
+    """A driver on loopback when the cluster is (`esteira services cluster`).
+
+    Spark otherwise binds the driver to the host's network address (Utils warns "your
+    hostname resolves to a loopback address; using <eth0 address> instead"), which
+    would open the driver's ports to the network and make executors on 127.0.0.1
+    depend on it.
+    """
+    host = urlsplit(master).hostname if master.startswith("spark://") else None
+    if host not in ("127.0.0.1", "localhost"):
+        return {}
+    return {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
+
+
 def _artifact(jar_name: str) -> str:
     match = _JAR_NAME.match(jar_name)
     return match.group("artifact") if match else jar_name
@@ -164,6 +179,8 @@ def _jvm_session(settings: Settings) -> SparkSession:
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse}")
     )
     for key, value in local_fs_conf(settings.spark.master, jars).items():
+        builder = builder.config(key, value)
+    for key, value in loopback_driver_conf(settings.spark.master).items():
         builder = builder.config(key, value)
     for key, value in s3a_conf().items():  # s3a:// (hadoop-aws) from the AWS_* environment
         builder = builder.config(f"spark.hadoop.{key}", value)

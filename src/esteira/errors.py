@@ -6,6 +6,8 @@ A message names the file, row or field at fault and never carries personal data
 
 from __future__ import annotations
 
+import re
+
 
 class EsteiraError(Exception):
     """Base for expected failures: bad input, bad config, failed checks."""
@@ -27,18 +29,34 @@ class InputError(EsteiraError):
 
 
 class MissingColumnError(InputError):
-    """A DataFrame lacks columns a pipeline needs (quinn's DataFrameMissingColumnError)."""
+    """A DataFrame lacks columns a pipeline needs (quinn's DataFrameMissingColumnError).
+
+    The names found are never quoted: in a file without a header line the first data
+    row is taken as the header, so they may be a CPF, an e-mail or a phone number. The
+    message says how many columns were found and what they look like.
+    """
 
     def __init__(self, source: str, missing: list[str], found: list[str]) -> None:
         self.missing = missing
-        hint = ""
-        seps = [s for s in (";", ",", "|", "\t") if any(s in c for c in found)]
-        if seps:
-            hint = f" (the header looks {seps[0]!r}-separated: check the delimiter)"
         super().__init__(
             source,
-            f"missing column(s) {', '.join(missing)}; found {', '.join(found) or 'none'}{hint}",
+            f"missing column(s) {', '.join(missing)}; found {len(found)} column(s)"
+            f"{header_hint(found)}",
         )
+
+
+_DATA_LIKE = re.compile(r"^[\s\d.,:/()+-]+$")  # numbers, dates, phones, CPFs
+
+
+def header_hint(found: list[str]) -> str:
+    """What a header that lacks the expected columns looks like, without quoting it: a
+    wrong delimiter (one column holding separators) or a data row (no header line)."""
+    seps = [s for s in (";", ",", "|", "\t") if any(s in c for c in found)]
+    if seps:
+        return f" (the header looks {seps[0]!r}-separated: check the delimiter)"
+    if any("@" in c or _DATA_LIKE.match(c) for c in found):
+        return " (the first line looks like data: does the file have a header line?)"
+    return ""
 
 
 class QualityError(EsteiraError):

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from esteira import alerts
 from esteira.errors import EsteiraError, first_line
 from esteira.quality import QualityReport
 
@@ -49,6 +50,23 @@ class Run:
         for name, value in report.as_dict().items():
             self.rules[f"{source}.{name}"] = value
         self.rejected[source] = self.rejected.get(source, 0) + report.rejected
+        alerts.check_rejected_share(self.pipeline, self.run_id, source, report.rows,
+                                    report.rejected)
+
+
+_collectors: list[list[Run]] = []
+
+
+@contextmanager
+def collect_runs() -> Iterator[list[Run]]:
+    """The runs that finish in this process while inside (`esteira run` counts a step's
+    rows from them; the run log file may be shared by other processes)."""
+    seen: list[Run] = []
+    _collectors.append(seen)
+    try:
+        yield seen
+    finally:
+        _collectors.remove(seen)
 
 
 @contextmanager
@@ -68,6 +86,11 @@ def track_run(runs_file: Path, pipeline: str, engine: str) -> Iterator[Run]:
         run.ended_at = _now()
         run.seconds = round(time.perf_counter() - start, 3)
         append_run(runs_file, run)
+        for seen in _collectors:
+            seen.append(run)
+        if run.status == "failed" and run.error != "KeyboardInterrupt":
+            alerts.send("run_failed", f"{pipeline} failed: {run.error}", pipeline=pipeline,
+                        run_id=run.run_id, engine=engine, error=run.error)
 
 
 def append_run(runs_file: Path, run: Run) -> None:

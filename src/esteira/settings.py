@@ -20,13 +20,19 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from esteira.alerts import AlertSettings
+from esteira.billing.config import BillingSettings
 from esteira.chatbot.config import ChatbotSettings
 from esteira.errors import ConfigError
 from esteira.invoices.config import InvoicesSettings
 from esteira.notifications.config import NotificationsSettings
+from esteira.orchestrate.config import RunSettings
+from esteira.orders.config import OrdersSettings
 from esteira.portfolio.config import PortfolioSettings
 from esteira.quarantine.config import QuarantineSettings
-from esteira.services.config import KafkaSettings, PostgresSettings
+from esteira.services.config import ClusterSettings, KafkaSettings, PostgresSettings
+from esteira.warehouse.config import WarehouseSettings
+from esteira.web.config import WebSettings
 
 DEFAULT_CONFIG = Path("conf/esteira.yaml")
 SECRET_WORDS = ("password", "secret", "token", "access_key")
@@ -61,11 +67,18 @@ class Settings(BaseSettings):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     portfolio: PortfolioSettings = Field(default_factory=PortfolioSettings)
     quarantine: QuarantineSettings = Field(default_factory=QuarantineSettings)
     invoices: InvoicesSettings = Field(default_factory=InvoicesSettings)
     chatbot: ChatbotSettings = Field(default_factory=ChatbotSettings)
     notifications: NotificationsSettings = Field(default_factory=NotificationsSettings)
+    run: RunSettings = Field(default_factory=RunSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    billing: BillingSettings = Field(default_factory=BillingSettings)
+    orders: OrdersSettings = Field(default_factory=OrdersSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
 
     @classmethod
     def settings_customise_sources(

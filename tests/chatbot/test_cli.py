@@ -35,6 +35,7 @@ def test_seed_tables_come_out_exactly(run_cli, spark, tmp_path):
         "13,14",
         "--date",
         "2019-12-16",
+        "--show-values",
         "--out",
         out,
     )

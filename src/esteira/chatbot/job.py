@@ -148,9 +148,15 @@ def _read(
 
 
 def _check(run: Run, events: DataFrame, rules: list[Expectation]) -> QualityReport:
-    report = measure(events, rules)
+    """The rules' counts, per hourly file too: a file with rejected events (cut short in
+    transfer, say) is named in a warning with the rules its events broke."""
+    report = measure(events, rules, by="source")
     run.inputs["events"] = report.rows
     run.record_quality("events", report)
+    for source, part in sorted(report.groups.items()):
+        if part.rejected:
+            broken = ", ".join(name for name, n in part.failures.items() if n)
+            log.warning("%s: %d event(s) rejected (%s)", source, part.rejected, broken)
     return report
 
 

@@ -24,7 +24,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from esteira.errors import InputError, MissingColumnError, first_line
+from esteira.errors import InputError, MissingColumnError
 
 Format = Literal["delta", "parquet", "csv", "json", "table"]
 _SUFFIXES = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json"}
@@ -89,12 +89,52 @@ def read_table(
                 reader = reader.schema(schema)
             df = reader.options(**opts).load(location)
         df.columns  # noqa: B018 - forces schema resolution so read errors surface here
+        if fmt == "delta":  # the JVM takes the schema from a checksum file: replay the log
+            df.limit(1).count()
     except InputError:
         raise
-    except Exception as exc:
-        raise InputError(label, f"cannot be read as {fmt}: {first_line(exc)}") from None
+    except Exception as exc:  # the engine's text may quote a value: its class only
+        raise unreadable(label, fmt, exc) from None
+    if fmt == "json" and schema is None and "_corrupt_record" in df.columns:
+        raise InputError(
+            label, "holds lines that are not valid JSON (a truncated or corrupt file?)"
+        )
     require_columns(df, required, label)
     return df
+
+
+def unreadable(label: str, fmt: str, exc: BaseException) -> InputError:
+    """The error for a file the engine could not read (truncated, corrupt, another
+    format): it names the file and the format, and the engine's error by its class only,
+    since the engine's message may quote a value of the file."""
+    return InputError(
+        label,
+        f"cannot be read as {fmt}: the file is truncated, corrupt or not {fmt} "
+        f"({type(exc).__name__})",
+    )
+
+
+def csv_line_of(
+    path: str | Path, values: Mapping[str, str | None], delimiter: str = ","
+) -> int | None:
+    """The line number (the header is line 1) of the first CSV record whose fields equal
+    `values` (None matching an empty field), else None (not a local CSV file, or no
+    such record).
+
+    For error messages that must point at a row without quoting it: the engine reads
+    rows in no order it can number, so the bad row's own values are looked up here, in
+    one pass over the file, on the error path only.
+    """
+    path = Path(path)
+    if not path.is_file() or path.suffix.lower() != ".csv":
+        return None
+    wanted = {k: "" if v is None else str(v) for k, v in values.items()}
+    with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+        reader = csv.DictReader(fh, delimiter=delimiter)
+        for record in reader:
+            if all((record.get(k) or "") == v for k, v in wanted.items()):
+                return reader.line_num
+    return None
 
 
 def require_columns(df: DataFrame, required: Iterable[str], source: str) -> None:

@@ -300,3 +300,38 @@ def _record(msg: Any) -> Record:
         log_append_time=kind == TIMESTAMP_LOG_APPEND_TIME,
         headers=tuple(msg.headers() or ()),
     )
+
+
+Headers = list[tuple[str, bytes | str]]
+
+
+def send_record(client: Producer, topic: str, key: Payload, value: Payload,
+                headers: Headers | None, on_delivery: Any) -> None:
+    """`send` with record headers (e.g. a dead letter's rule and source coordinates)."""
+    while True:
+        try:
+            client.produce(topic, key=key, value=value, headers=headers or None,
+                           on_delivery=on_delivery)
+            break
+        except BufferError:
+            client.poll(0.05)
+    client.poll(0)
+
+
+def produce_with_headers(
+    bootstrap: str,
+    topic: str,
+    records: Iterable[tuple[Payload, Payload, Headers]],
+    timeout: float = 30.0,
+    **conf: Any,
+) -> int:
+    """Sends (key, value, headers) records with the idempotent producer and waits until
+    every one is acknowledged; returns the count (a failure is a ServiceError)."""
+    client = producer(bootstrap, **conf)
+    deliveries = Deliveries(client, topic)
+    sent = 0
+    for key, value, headers in records:
+        send_record(client, topic, key, value, headers, deliveries)
+        sent += 1
+    deliveries.settle(timeout)
+    return sent

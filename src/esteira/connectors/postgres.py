@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from pyspark.sql import DataFrame, SparkSession
 
-from esteira.errors import ServiceError, first_line
+from esteira.errors import EsteiraError, ServiceError, first_line
 
 JDBC_DRIVER = "org.postgresql.Driver"
 LOOPBACK = "127.0.0.1"  # libpq's default host when a DSN names none
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def connect(dsn: str, **kwargs: Any) -> psycopg.Connection:
@@ -227,3 +229,188 @@ def _copy_arrow(frame: DataFrame, dsn: str, table: str, mode: str) -> None:
             for batch in data.to_batches():
                 for row in zip(*(col.to_pylist() for col in batch.columns), strict=True):
                     copy.write_row(row)
+
+
+# --- bulk loads applied in one transaction (added for the warehouse) --------------------
+
+
+def load_and_apply(
+    dsn: str,
+    frames: Mapping[str, DataFrame],
+    apply: Callable[[psycopg.Connection, Mapping[str, Any]], T],
+    *,
+    schema: str,
+    batch_size: int = 10_000,
+) -> T:
+    """Loads each frame in bulk into a table of its own, then runs `apply(conn, tables)`
+    in ONE transaction with them (`tables`: name -> psycopg sql.Identifier to select
+    from), and commits: a failure anywhere leaves every target table as it was.
+
+    JVM Spark writes each frame with its JDBC writer (batches of `batch_size`, rewritten
+    into multi-row INSERTs) into a side table in `schema`, dropped in the same
+    transaction; Sail has no JDBC writer, so its frames go by COPY (CSV from Arrow) into
+    temporary tables inside the transaction. Timestamps travel as ISO text with their
+    zone and are cast back by `apply`'s SQL (see `column_types`), so neither driver's
+    time-zone handling can shift them. Errors name the tables, never a value.
+    """
+    from psycopg import sql
+
+    sides: dict[str, str] = {}
+    copies: dict[str, DataFrame] = {}
+    try:
+        for name, frame in frames.items():
+            side = f"{schema}._esteira_{uuid.uuid4().hex[:8]}_{name}"[:63]
+            if _jdbc_write(_zoned_text(frame), dsn, side, batch_size):
+                sides[name] = side
+            else:
+                copies[name] = frame
+        with connect(dsn) as conn, conn.transaction():
+            conn.execute("SET LOCAL TimeZone = 'UTC'")
+            tables: dict[str, Any] = {n: sql.Identifier(*s.split(".")) for n, s in sides.items()}
+            for name, frame in copies.items():
+                tables[name] = sql.Identifier(f"_esteira_{name}")
+                _copy_into_temp(conn, frame, f"_esteira_{name}")
+            result = apply(conn, tables)
+            for side in sides.values():
+                conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(*side.split("."))))
+        return result
+    except EsteiraError:
+        _drop_all_quietly(dsn, sides.values())
+        raise
+    except Exception as exc:  # a driver's text can quote row values: the class name only
+        _drop_all_quietly(dsn, sides.values())
+        raise ServiceError(
+            f"loading {', '.join(frames) or 'changes'} into PostgreSQL {describe(dsn)} failed "
+            f"({exc.__class__.__name__}); every table was left as it was"
+        ) from None
+
+
+def column_types(conn: psycopg.Connection, table: str) -> dict[str, str]:
+    """column -> its declared type (numeric(10,2), timestamp with time zone, ...)."""
+    rows = conn.execute(
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        (table,),
+    ).fetchall()
+    return dict(rows)
+
+
+def _jdbc_write(frame: DataFrame, dsn: str, side: str, batch_size: int) -> bool:
+    """True when the JDBC writer wrote the side table; False when the engine has none."""
+    options = jdbc_options(
+        dsn, side, batchsize=str(batch_size), reWriteBatchedInserts="true"
+    )
+    try:
+        frame.write.format("jdbc").options(**options).mode("overwrite").save()
+        return True
+    except Exception as exc:
+        if any(sign in str(exc) for sign in (_NO_JDBC, "writer is not implemented")):
+            return False
+        _drop_quietly(dsn, side)
+        raise ServiceError(
+            f"bulk load of {side.rpartition('.')[2]} into PostgreSQL {describe(dsn)} failed "
+            f"({exc.__class__.__name__}); nothing was applied"
+        ) from None
+
+
+def _zoned_text(frame: DataFrame) -> DataFrame:
+    """Timestamps as ISO text with their zone (the session's is UTC): 2024-01-02
+    06:04:05.000000Z; other columns as they are."""
+    from pyspark.sql import functions as F
+
+    columns = []
+    for field in frame.schema.fields:
+        if field.dataType.simpleString() == "timestamp":
+            text = F.date_format(F.col(field.name), "yyyy-MM-dd HH:mm:ss.SSSSSSXXX")
+            columns.append(text.alias(field.name))
+        else:
+            columns.append(F.col(field.name))
+    return frame.select(*columns)
+
+
+def _copy_into_temp(conn: psycopg.Connection, frame: DataFrame, temp: str) -> None:
+    """CREATE TEMP TABLE (dropped at commit) + COPY of the frame's rows as CSV."""
+    import io as _io
+
+    import pyarrow.csv as pa_csv
+    from psycopg import sql
+
+    columns = []
+    for field in frame.schema.fields:
+        kind = field.dataType.simpleString()
+        pg_type = "numeric" + kind[7:] if kind.startswith("decimal") else _PG_TYPES.get(kind)
+        if pg_type is None:
+            raise ServiceError(f"{temp}: column {field.name} of type {kind} has no PostgreSQL type")
+        columns.append(sql.SQL("{} {}").format(sql.Identifier(field.name), sql.SQL(pg_type)))
+    conn.execute(
+        sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
+            sql.Identifier(temp), sql.SQL(", ").join(columns)
+        )
+    )
+    data = frame.toArrow()
+    options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+    statement = sql.SQL("COPY {} FROM STDIN WITH (FORMAT csv)").format(sql.Identifier(temp))
+    with conn.cursor().copy(statement) as copy:
+        for batch in data.to_batches(max_chunksize=100_000):
+            buffer = _io.BytesIO()
+            pa_csv.write_csv(batch, buffer, options)
+            copy.write(buffer.getvalue())
+
+
+def _drop_all_quietly(dsn: str, sides: Iterable[str]) -> None:
+    for side in sides:
+        _drop_quietly(dsn, side)
+
+
+def copy_arrow_csv(conn: psycopg.Connection, table: str, data: Any,
+                   columns: list[str] | None = None) -> int:
+    """COPYs an Arrow table into `table` (schema.name) through pyarrow's CSV writer (C,
+    no Python loop per row); NULL travels as an unquoted empty field, text is quoted.
+    Runs inside the caller's transaction; returns the rows copied."""
+    import io
+
+    from psycopg import sql
+    from pyarrow import csv as pa_csv
+
+    if data.num_rows == 0:
+        return 0
+    names = columns or list(data.column_names)
+    buffer = io.BytesIO()
+    pa_csv.write_csv(data.select(names), buffer,
+                     pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+        sql.Identifier(*table.split(".")), sql.SQL(", ").join(sql.Identifier(n) for n in names))
+    with conn.cursor().copy(statement) as copy:
+        copy.write(buffer.getbuffer())
+    return data.num_rows
+
+
+def upsert_arrow(conn: psycopg.Connection, table: str, data: Any, key: list[str],
+                 newer: str | None = None) -> int:
+    """Bulk upsert, never row by row: COPY into a temporary table shaped like `table`,
+    then one INSERT ... ON CONFLICT (key) DO UPDATE [WHERE newer], in the caller's
+    transaction. `newer` is an SQL condition over the stored row (named by the table's
+    unqualified name) and `excluded` (the incoming one), e.g. `pedidos.versao <
+    excluded.versao`; rows it rejects are left as they are. Returns the rows inserted or
+    updated."""
+    from psycopg import sql
+
+    if data.num_rows == 0:
+        return 0
+    names = list(data.column_names)
+    temp = f"_esteira_upsert_{uuid.uuid4().hex[:8]}"
+    target = sql.Identifier(*table.split("."))
+    conn.execute(sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {} INCLUDING DEFAULTS) "
+                         "ON COMMIT DROP").format(sql.Identifier(temp), target))
+    copy_arrow_csv(conn, temp, data)
+    cols = sql.SQL(", ").join(sql.Identifier(n) for n in names)
+    updates = sql.SQL(", ").join(
+        sql.SQL("{} = excluded.{}").format(sql.Identifier(n), sql.Identifier(n))
+        for n in names if n not in key)
+    statement = sql.SQL(
+        "INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO UPDATE SET {}"
+    ).format(target, cols, cols, sql.Identifier(temp),
+             sql.SQL(", ").join(sql.Identifier(k) for k in key), updates)
+    if newer:
+        statement = sql.SQL("{} WHERE {}").format(statement, sql.SQL(newer))
+    return conn.execute(statement).rowcount

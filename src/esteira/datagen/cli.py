@@ -13,6 +13,8 @@ app = typer.Typer(help="Synthetic data for demos, tests and benchmarks.", no_arg
 from esteira.datagen import (  # noqa: E402
     chatbot,  # noqa: F401
     invoices,  # noqa: F401
+    orders,  # noqa: F401
     portfolio,  # noqa: F401
     quarantine,  # noqa: F401
+    warehouse,  # noqa: F401
 )

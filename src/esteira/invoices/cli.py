@@ -29,6 +29,9 @@ def averages(
     rejects: Annotated[
         Path | None, typer.Option(help="CSV for bad rows (else one bad row stops the run)")
     ] = None,
+    show_values: Annotated[
+        bool, typer.Option(help="print customer and account in the preview (masked by default)")
+    ] = False,
 ) -> None:
     """Average invoice of each account over the last N months before --reference."""
     from esteira.invoices import job
@@ -42,13 +45,20 @@ def averages(
         fmt=fmt,
         rejects=rejects,
     )
-    _print(job.run(settings(), session(), request))
+    _print(job.run(settings(), session(), request), show_values)
 
 
-def _print(result: AveragesResult) -> None:
-    """The table and the summary lines are the command's result: stdout."""
+MASK = "***"
+
+
+def _print(result: AveragesResult, show_values: bool = False) -> None:
+    """The table and the summary lines are the command's result: stdout.
+
+    A scheduler keeps stdout in its task logs, so customer and account (a CPF, an
+    account number) are masked unless --show-values asks for them."""
     rows = [
-        [str(r[c]) for c in result.columns[:2]] + [_number(r[c]) for c in result.columns[2:]]
+        [str(r[c]) if show_values else MASK for c in result.columns[:2]]
+        + [_number(r[c]) for c in result.columns[2:]]
         for r in result.preview
     ]
     typer.echo(pipe_table(result.columns, rows))

@@ -12,6 +12,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
+from esteira.connectors.files import csv_line_of
 from esteira.connectors.staging import StagingArea
 from esteira.errors import ConfigError, InputError
 from esteira.invoices import io, transforms
@@ -183,22 +184,19 @@ def _summarize(
 
 
 def _first_bad_row(source: str, flagged: DataFrame, report: QualityReport) -> InputError:
-    """The error for a run without --rejects: the first bad row, by its own values."""
+    """The error for a run without --rejects: the first bad row by its line number (in a
+    CSV file) and the rules it broke, which name its columns; never its values."""
     row = (
         flagged.filter(F.size(FAILED) > 0)
         .select(*INPUT_COLUMNS, F.array_join(FAILED, "; ").alias("why"))
         .limit(1)
         .collect()[0]
     )
-    where = ", ".join(f"{c}={_short(row[c])}" for c in INPUT_COLUMNS)
+    line = csv_line_of(source, {c: row[c] for c in INPUT_COLUMNS})
+    where = f"line {line} (row {line - 1})" if line else "a row"
     broken = sum(1 for n in report.failures.values() if n)
     return InputError(
         source,
-        f"row ({where}): {row['why']} ({report.rejected} bad row(s), {broken} rule(s) "
+        f"{where}: {row['why']} ({report.rejected} bad row(s), {broken} rule(s) "
         "broken; pass --rejects PATH to set bad rows aside)",
     )
-
-
-def _short(value: object) -> str:
-    text = "null" if value is None else repr(str(value))
-    return text if len(text) <= 40 else text[:37] + "..."

@@ -156,3 +156,33 @@ def _print_usage(settings, session, top: int) -> None:
     if hidden:
         table.add_row(f"... +{integer_br(hidden)} linhas", "", "", "")
     output.print(table)
+
+
+@app.command("report")
+def report_command(
+    customer: Annotated[str, typer.Option(help="customer_id, or the customer's exact name")],
+    out: Annotated[Path, typer.Option(help="the report file (written whole or not at all)")],
+    from_: Annotated[
+        str | None, typer.Option("--from", help="ISO date or date-time (local time "
+                                 "without an offset); default: the first message")
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option(help="ISO date (through its end) or date-time (exclusive)")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="txt (the seed's layout), csv, jsonl")
+                   ] = "txt",
+) -> None:
+    """Relatório Detalhado: one customer's messages in event-time order, from silver."""
+    from esteira.logs import console
+    from esteira.notifications.report import ReportRequest, run
+
+    settings = cli_common.settings()
+    request = ReportRequest.parse(customer, out, fmt, from_, to, settings.timezone)
+
+    def progress(done: int, total: int) -> None:
+        console.print(f"relatório: {integer_br(done)} de {integer_br(total)} mensagens",
+                      highlight=False)
+
+    result = run(settings, cli_common.session(), request, progress)
+    output.print(f"relatório de customer_id {result.customer_id}: "
+                 f"{integer_br(result.messages)} mensagens em {result.path}")

@@ -6,6 +6,8 @@ Layout under `notifications.root` (default <home>/notifications):
   silver/    typed messages, one row per message_id within the horizon (event_date)
   gold/      notifications per customer, channel and minute + updated_at (event_date,
              event_hour)
+  rollup/    gold per customer, channel and hour, with the newest minute and its count
+             (event_date, event_hour): what the dashboard's views over all customers read
   checkpoint/         the deduplicating query: offsets, commits, dedupe state (RocksDB);
                       esteira_app_id: this stream's Delta txnAppId
   checkpoint_bronze/  the bronze query (Kafka -> Delta sink, exactly once by itself)
@@ -53,6 +55,10 @@ class Tables:
     @property
     def gold(self) -> str:
         return str(self.root / "gold")
+
+    @property
+    def rollup(self) -> str:
+        return str(self.root / "rollup")
 
     @property
     def rejects(self) -> str:
@@ -139,11 +145,8 @@ def merge_gold(session: SparkSession, increments: DataFrame, t: Tables, txn: Txn
                              f"writes {GOLD_PARTITIONS}: move the notifications folder away "
                              "(tables and checkpoint) and stream the topic again")
         _LAYOUT_CHECKED.add(path)
-    touched = " OR ".join(
-        f"(t.event_date = DATE'{hour[:10]}' AND t.event_hour = {int(hour[11:13])})"
-        for hour in hours) or "FALSE"
     condition = (
-        f"({touched}) AND t.event_date = s.event_date AND t.event_hour = s.event_hour "
+        f"({_touched(hours)}) AND t.event_date = s.event_date AND t.event_hour = s.event_hour "
         "AND t.customer_id = s.customer_id AND t.customer_name = s.customer_name "
         "AND t.channel = s.channel AND t.minute = s.minute"
     )
@@ -151,6 +154,54 @@ def merge_gold(session: SparkSession, increments: DataFrame, t: Tables, txn: Txn
                 update={"notifications": "t.notifications + s.notifications",
                         "updated_at": "s.updated_at"},
                 txn=txn, metadata=metadata)
+
+
+def _touched(hours: list[str]) -> str:
+    """The target's partitions a batch touches, for the MERGE's ON clause (pruning)."""
+    return " OR ".join(
+        f"(t.event_date = DATE'{hour[:10]}' AND t.event_hour = {int(hour[11:13])})"
+        for hour in hours) or "FALSE"
+
+
+def merge_rollup(session: SparkSession, increments: DataFrame, t: Tables, txn: Txn,
+                 hours: list[str], metadata: str) -> None:
+    """Adds a batch's per-hour increments to the rollup: one MERGE with gold's
+    transaction id, so a replayed batch counts once here too. The newest minute moves
+    forward only; its count adds up when the batch counted that same minute again."""
+    if not delta.exists(t.rollup):
+        delta.append(increments, t.rollup, GOLD_PARTITIONS, txn, metadata)
+        return
+    condition = (
+        f"({_touched(hours)}) AND t.event_date = s.event_date AND t.event_hour = s.event_hour "
+        "AND t.customer_id = s.customer_id AND t.customer_name = s.customer_name "
+        "AND t.channel = s.channel"
+    )
+    delta.merge(session, t.rollup, increments, condition, update={
+        "notifications": "t.notifications + s.notifications",
+        "last_minute_notifications": (
+            "CASE WHEN s.last_minute > t.last_minute THEN s.last_minute_notifications "
+            "WHEN s.last_minute = t.last_minute "
+            "THEN t.last_minute_notifications + s.last_minute_notifications "
+            "ELSE t.last_minute_notifications END"),
+        "last_minute": "greatest(t.last_minute, s.last_minute)",
+        "updated_at": "greatest(t.updated_at, s.updated_at)",
+    }, txn=txn, metadata=metadata)
+
+
+def build_missing_rollup(session: SparkSession, t: Tables, app_id: str,
+                         rollup_of_gold: Callable[[DataFrame], DataFrame]) -> bool:
+    """Before the stream starts: a gold without a rollup (written before the rollup
+    existed) gets one rebuilt from it. The write carries this stream's last batch id
+    found in gold's commits, so a replay of that batch adds nothing to the rollup
+    (it is in gold already, hence in the rebuilt rollup)."""
+    if delta.exists(t.rollup) or not delta.exists(t.gold):
+        return False
+    batches = [m["batch_id"] for m in delta.commit_metadata(session, t.gold)
+               if m.get("app_id") == app_id and isinstance(m.get("batch_id"), int)]
+    txn = Txn(app_id, max(batches)) if batches else None
+    delta.write(rollup_of_gold(delta.read(session, t.gold)), t.rollup,
+                partition_by=GOLD_PARTITIONS, txn=txn)
+    return True
 
 
 def read_gold(session: SparkSession, t: Tables) -> DataFrame:

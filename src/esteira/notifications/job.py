@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -70,6 +71,7 @@ def run(settings: Settings, session: SparkSession, request: StreamRequest) -> St
     kafka.ensure_topic(bootstrap, cfg.topic, cfg.partitions)
     t = io.tables(cfg, settings.home)
     body = MicroBatch(settings, t, t.app_id())
+    io.build_missing_rollup(session, t, body.app_id, transforms.rollup_of_gold)
     # the shuffle partitions of a stateful query are fixed when its checkpoint is
     # created: 2, one per core
     streaming.configure(session, **{"spark.sql.shuffle.partitions": "2"})
@@ -202,6 +204,7 @@ class MicroBatch:
         # a backlog's big batch: silver's append (the payloads) beside gold, for throughput
         overlap = summary.n_new > GOLD_ALONE_UP_TO
         pending: list[Future] = []
+        _pause_for_a_test("before-writes", batch_id, summary)
         try:
             if overlap:
                 pending.append(self._pool.submit(self._append_silver, marked, txn, meta))
@@ -210,6 +213,10 @@ class MicroBatch:
                 io.merge_gold(session, transforms.gold_increments(counted, now), t, txn,
                               summary.hours, meta)
                 clock.lap("gold")
+                _pause_for_a_test("after-gold", batch_id, summary)
+                io.merge_rollup(session, transforms.rollup_increments(counted, now), t, txn,
+                                summary.hours, meta)
+                clock.lap("rollup")
             if summary.reasons:
                 bad = self._stamp(transforms.rejects(marked), batch_id)
                 pending.append(self._pool.submit(io.append_rejects, bad, t, txn, meta))
@@ -218,6 +225,7 @@ class MicroBatch:
         finally:
             _settle(pending)
         clock.lap("appends")
+        _pause_for_a_test("after-writes", batch_id, summary)
         self._watermark = (batch_id, watermark)
         self._count(summary)
         log.info("batch %d: %d new, %d rejected (%s)", batch_id, summary.n_new,
@@ -302,3 +310,27 @@ def _settle(pending: list[Future]) -> None:
         first = first or error
     if first is not None:
         raise first
+
+
+# Fault injection for tests/notifications/test_stream_crash.py: with
+# ESTEIRA_STREAM_PAUSE_AT="<phase>:<marker file>", the first batch after batch 0 (the
+# tables exist by then) holding both new messages and rejects that reaches <phase>
+# (before-writes, after-gold, after-writes) writes its id and counts to the marker and
+# waits there to be killed: the test's SIGKILL lands exactly at that point of the batch.
+PAUSE_AT = "ESTEIRA_STREAM_PAUSE_AT"
+
+
+def _pause_for_a_test(phase: str, batch_id: int, summary: Summary) -> None:
+    wanted = os.environ.get(PAUSE_AT)
+    if not wanted or batch_id == 0 or not (summary.n_new and summary.reasons):
+        return
+    at, _, marker = wanted.partition(":")
+    if at != phase:
+        return
+    written = Path(f"{marker}.tmp")
+    written.write_text(json.dumps({"batch_id": batch_id, "new": summary.n_new,
+                                   "rejected": sum(summary.reasons.values())}))
+    written.replace(marker)
+    log.warning("paused at %s of batch %d (%s): waiting to be killed", phase, batch_id, PAUSE_AT)
+    while True:
+        time.sleep(60)

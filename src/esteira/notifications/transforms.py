@@ -241,3 +241,33 @@ def gold_increments(summary: DataFrame, updated_at: datetime) -> DataFrame:
         F.hour(minute).alias("event_hour"),
         F.lit(updated_at).cast("timestamp").alias("updated_at"),
     )
+
+
+def rollup_increments(summary: DataFrame, updated_at: datetime) -> DataFrame:
+    """The rollup's increments from a batch summary's valid rows: per customer, channel
+    and event-time hour, the batch's messages, its newest minute and that minute's count.
+
+    The rollup (beside gold) is what views over all customers read: a day of it is at
+    most customers x channels x 24 rows, where gold has a row per minute."""
+    minute = F.timestamp_micros("minute_us")
+    return (
+        summary.filter(F.col("reason").isNull())
+        .withColumn("minute", minute)
+        .groupBy("customer_id", "customer_name", "channel",
+                 F.to_date("minute").alias("event_date"), F.hour("minute").alias("event_hour"))
+        .agg(F.sum("n").alias("notifications"), F.max("minute").alias("last_minute"),
+             # one summary row per key and minute: the count at the newest minute
+             F.max_by("n", "minute").alias("last_minute_notifications"))
+        .withColumn("updated_at", F.lit(updated_at).cast("timestamp"))
+    )
+
+
+def rollup_of_gold(gold: DataFrame) -> DataFrame:
+    """The rollup rebuilt from gold (a stream that kept gold before the rollup existed)."""
+    return (
+        gold.groupBy("customer_id", "customer_name", "channel", "event_date", "event_hour")
+        .agg(F.sum("notifications").alias("notifications"),
+             F.max("minute").alias("last_minute"),
+             F.max_by("notifications", "minute").alias("last_minute_notifications"),
+             F.max("updated_at").alias("updated_at"))
+    )

@@ -108,7 +108,7 @@ def manager_capacities(managers: DataFrame, default_limit: int) -> DataFrame:
     """id_gerente, chave_unica, cap: the capacity column when set, else the default."""
     cap = F.lit(default_limit).cast("long")
     if CAPACITY in managers.columns:
-        cap = F.coalesce(F.col(CAPACITY).cast("long"), cap)
+        cap = F.coalesce(F.col(CAPACITY).try_cast("long"), cap)
     return managers.select(MANAGER, KEY, F.greatest(cap, F.lit(0)).alias("cap"))
 
 

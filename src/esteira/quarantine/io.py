@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import date
@@ -32,8 +33,15 @@ _UTF8 = {"utf-8", "utf8", "utf_8"}
 _S3_SCHEMES = ("s3", "s3a")
 
 
-def source_label(key: str, source: SourceSettings) -> str:
-    return f"quarantine source {key} ({source.canal})"
+def source_label(key: str, source: SourceSettings, location: str | None = None) -> str:
+    """How errors name a source: its key, canal and (when known) where it was read."""
+    where = f" {_without_password(location)}" if location else ""
+    return f"quarantine source {key} ({source.canal}){where}"
+
+
+def _without_password(location: str) -> str:
+    """A location as errors may show it: a password in the URL (user:pw@host) masked."""
+    return re.sub(r"(://[^/:@]+):[^/@]*@", r"\1:***@", location)
 
 
 def reads_s3_natively(mode: str, engine: str, jars: str) -> bool:
@@ -85,7 +93,7 @@ def read_source(
 
     `downloads` is the run's folder for the local copies the engine needs.
     """
-    label = source_label(key, source)
+    label = source_label(key, source, qs.resolve(source))
     path, fmt = _readable(session, engine, qs, source, label, downloads / key)
     if fmt == "delta" and "://" not in path and not delta.exists(path):
         raise InputError(label, f"{path} is not a Delta table (no commits in _delta_log)")

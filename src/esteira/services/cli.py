@@ -59,3 +59,42 @@ def status(names: Names = None) -> None:
     settings = cli_common.settings()
     for module in _modules(names):
         typer.echo(module.status(settings).describe())
+
+
+cluster_app = typer.Typer(
+    help="The local Spark cluster: a standalone master, its workers and a Spark Connect "
+    "server, on loopback.",
+    no_args_is_help=True,
+)
+app.add_typer(cluster_app, name="cluster")
+
+
+@cluster_app.command("up")
+def cluster_up() -> None:
+    """Start the master, the workers and the Connect server (a no-op when they run);
+    print the --master and --remote addresses to use."""
+    from esteira.services import cluster
+
+    with step("Starting the Spark cluster"):
+        found = cluster.up(cli_common.settings())
+    typer.echo(found.describe() + "".join(f" ({note})" for note in found.notes))
+    typer.echo(f"  esteira --engine spark --master {found.master_url} ...")
+    typer.echo(f"  esteira --engine spark --remote {found.connect_url} ...")
+    typer.echo(f"  logs: {found.log_file.parent}/cluster-*.log")
+
+
+@cluster_app.command("down")
+def cluster_down() -> None:
+    """Stop the Connect server, the workers (with their executors) and the master."""
+    from esteira.services import cluster
+
+    with step("Stopping the Spark cluster"):
+        typer.echo(cluster.down(cli_common.settings()).describe())
+
+
+@cluster_app.command("status")
+def cluster_status() -> None:
+    """Show the master and Connect addresses, pids and workers (or that it is not running)."""
+    from esteira.services import cluster
+
+    typer.echo(cluster.status(cli_common.settings()).describe())

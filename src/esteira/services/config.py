@@ -32,3 +32,32 @@ class PostgresSettings(BaseModel):
         "postgres", description="unprivileged account that runs the local server when as root"
     )
     start_timeout: float = Field(60.0, gt=0, description="seconds `up` waits for the server")
+
+
+class ClusterSettings(BaseModel):
+    """The local Spark standalone cluster and Spark Connect server (`esteira services cluster`).
+
+    Sized for a laptop: each worker offers room for one executor of the Connect server
+    (`executor_memory`) and one of a `--master spark://...` job (Spark's default 1g).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    master_port: int = Field(7077, ge=1, le=65535, description="master RPC; a free one if taken")
+    ui_port: int = Field(8080, ge=1, le=65535, description="master web UI; a free one if taken")
+    connect_port: int = Field(
+        15002, ge=1, le=65535, description="Spark Connect (sc://); a free one if taken"
+    )
+    workers: int = Field(2, ge=1, le=8)
+    worker_cores: int = Field(2, ge=1, description="cores each worker offers to executors")
+    worker_memory: str = Field("2g", pattern=r"^\d+[mg]$", description="memory each offers")
+    executor_memory: str = Field(
+        "512m", pattern=r"^\d+[mg]$", description="per executor of the Connect server"
+    )
+    connect_memory: str = Field(
+        "1g", pattern=r"^\d+[mg]$", description="the Connect server's driver heap"
+    )
+    daemon_memory: str = Field(
+        "256m", pattern=r"^\d+[mg]$", description="heap of the master and of each worker"
+    )
+    start_timeout: float = Field(180.0, gt=0, description="seconds `up` waits for each part")

@@ -1,0 +1,303 @@
+"""`warehouse run`: raw -> trusted -> dims -> facts -> extract, each step one transaction.
+
+Every step reads what the previous one committed in the warehouse, so any step can be
+rerun alone (the seed's reason for splitting the pipeline). A failed step stops the
+chain; the error names the step. The whole run is one record of the run log, with what
+each step read, wrote and rejected.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from psycopg.conninfo import make_conninfo
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from esteira import endpoints
+from esteira.connectors.staging import StagingArea
+from esteira.errors import ConfigError, EsteiraError
+from esteira.logs import step
+from esteira.runlog import Run, track_run
+from esteira.settings import Settings
+from esteira.warehouse import io, transforms
+from esteira.warehouse.config import WarehouseSettings
+from esteira.warehouse.delta_target import DeltaTarget
+from esteira.warehouse.schemas import SMALL_TABLES, SOURCE
+
+log = logging.getLogger(__name__)
+STEPS = ("raw", "trusted", "dims", "facts", "extract")
+
+
+@dataclass(frozen=True)
+class WarehouseRequest:
+    """The steps to run (in dependency order) and the load date (idade is computed as of
+    it; without one, today in the warehouse's time zone)."""
+
+    steps: tuple[str, ...]
+    load_date: date
+    load_ts: datetime
+
+    @classmethod
+    def parse(cls, defaults: WarehouseSettings, *, step: str | None = None,
+              on: str | None = None, now: datetime | None = None) -> WarehouseRequest:
+        if step is not None and step not in STEPS:
+            raise ConfigError(f"--step must be one of {', '.join(STEPS)}, not {step!r}")
+        zone = ZoneInfo(defaults.timezone)
+        now = now or datetime.now(UTC)
+        today = now.astimezone(zone).date()
+        try:
+            load_date = date.fromisoformat(on) if on else today
+        except ValueError:
+            raise ConfigError(f"--date must be a date as YYYY-MM-DD, not {on!r}") from None
+        # a past date loads as of the end of that day; today (or later) as of now
+        end_of_day = datetime.combine(load_date + timedelta(days=1), time(), zone)
+        load_ts = min(now, end_of_day - timedelta(microseconds=1)).astimezone(UTC)
+        return cls(steps=(step,) if step else STEPS, load_date=load_date, load_ts=load_ts)
+
+
+@dataclass
+class StepResult:
+    step: str
+    read: dict[str, int] = field(default_factory=dict)
+    wrote: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class WarehouseResult:
+    target: str
+    steps: list[StepResult]
+    flat_file: Path | None = None
+
+
+def run(settings: Settings, session: SparkSession, request: WarehouseRequest) -> WarehouseResult:
+    cfg = settings.warehouse
+    result = WarehouseResult(target=cfg.target, steps=[])
+    with track_run(settings.runs_file, "warehouse.run", settings.engine) as run_:
+        target = make_target(settings, session)
+        with StagingArea(session, settings.home / "warehouse" / "staging", run_.run_id) as stage:
+            ctx = _Context(settings, cfg, session, target, request, stage, run_)
+            with step(f"Preparing the warehouse ({cfg.target})"):
+                target.prepare(cfg.unknown_key, ctx.open_end, ctx.first_from)
+            for name in request.steps:
+                try:
+                    with step(f"Step {name}"):
+                        outcome = _STEPS[name](ctx)
+                except EsteiraError as exc:
+                    raise EsteiraError(f"step {name} failed: {exc}") from None
+                _record(run_, outcome)
+                result.steps.append(outcome)
+                for warning in outcome.warnings:
+                    log.warning("%s: %s", name, warning)
+        if "extract" in request.steps:
+            result.flat_file = cfg.flat_file
+    return result
+
+
+@dataclass
+class _Context:
+    settings: Settings
+    cfg: WarehouseSettings
+    session: SparkSession
+    target: io.PostgresTarget | DeltaTarget
+    request: WarehouseRequest
+    stage: StagingArea
+    run: Run
+
+    @property
+    def open_end(self) -> datetime:
+        return datetime.combine(date.fromisoformat(self.cfg.open_end), time(), UTC)
+
+    @property
+    def first_from(self) -> datetime:
+        return datetime.combine(date.fromisoformat(self.cfg.first_version_from), time(), UTC)
+
+    @property
+    def load_ts(self) -> datetime:
+        return self.request.load_ts
+
+
+def _record(run: Run, outcome: StepResult) -> None:
+    for table, rows in outcome.read.items():
+        run.inputs[f"{outcome.step}.{table}"] = rows
+    for table, rows in outcome.wrote.items():
+        run.outputs[f"{outcome.step}.{table}"] = rows
+    for table, rows in outcome.rejected.items():
+        run.rejected[f"{outcome.step}.{table}"] = rows
+
+
+def _raw(ctx: _Context) -> StepResult:
+    """The source as read (+ ingerido_em): small tables whole, movements since the mark."""
+    cfg, out = ctx.cfg, StepResult("raw")
+    dsn = make_conninfo(endpoints.postgres_dsn(ctx.settings), dbname=cfg.source_database)
+    declared = io.check_source(dsn, cfg.source_schema)
+    mark = ctx.target.marks().get("raw_movimento", {}).get("high_water_mark")
+    writes = []
+    for table in SOURCE:
+        since = mark if table == "movimento" else None
+        frame = io.read_source(ctx.session, dsn, cfg.source_schema, table, declared[table],
+                               cfg.timezone, since)
+        frame = frame.withColumn("ingerido_em", F.lit(ctx.load_ts))
+        if table == "movimento":
+            frame = ctx.stage("raw_movimento", frame)
+        writes.append(io.Write(f"raw_{table}", frame,
+                               "replace" if table in SMALL_TABLES else "append"))
+    marks = [io.Mark("raw_movimento", column="atualizado_em"),
+             *(io.Mark(f"raw_{t}") for t in SMALL_TABLES)]
+    out.wrote = ctx.target.apply(writes, marks, ctx.load_ts)
+    out.read = {w.table.removeprefix("raw_"): n for w, n in zip(writes, out.wrote.values(),
+                                                                   strict=True)}
+    return out
+
+
+def _trusted(ctx: _Context) -> StepResult:
+    """Cleaned, typed, deduplicated; rows that cannot be cleaned go to trusted_rejeitos."""
+    from esteira.quality import flag_failures, measure, passed_rows, rejected_rows
+
+    out, writes, rejects = StepResult("trusted"), [], []
+    after = ctx.target.marks().get("trusted_movimento", {}).get("high_water_mark")
+    upto = ctx.target.latest("raw_movimento", "ingerido_em")
+    for table in SOURCE:
+        raw = (ctx.target.raw_movements(after, upto) if table == "movimento"
+               else ctx.target.read(f"raw_{table}"))
+        rules = transforms.trusted_rules(table, ctx.request.load_date)
+        flagged = ctx.stage(f"flagged_{table}",
+                            flag_failures(transforms.clean(raw, table, ctx.request.load_date),
+                                          rules))
+        report = measure(flagged, rules)
+        ctx.run.record_quality(f"trusted_{table}", report)
+        out.read[table], out.rejected[table] = report.rows, report.rejected
+        good = passed_rows(flagged, rules)
+        kept = ctx.stage(f"trusted_{table}", transforms.dedupe(good, table))
+        if table != "movimento":
+            duplicates = report.passed - kept.count()
+            if duplicates:
+                out.warnings.append(f"{duplicates} duplicate row(s) of {table} removed")
+                ctx.run.outputs[f"trusted.duplicates_{table}"] = duplicates
+        else:
+            kept = kept.withColumn("carregado_em", F.lit(ctx.load_ts))
+        writes.append(io.Write(f"trusted_{table}", kept,
+                               "newer" if table == "movimento" else "replace"))
+        rejects.append(transforms.rejects(rejected_rows(flagged, rules), table, ctx.load_ts))
+    all_rejects = rejects[0]
+    for more in rejects[1:]:
+        all_rejects = all_rejects.unionByName(more)
+    writes.append(io.Write("trusted_rejeitos", all_rejects, "replace_rejects"))
+    marks = [io.Mark("trusted_movimento", high_water_mark=upto),
+             *(io.Mark(f"trusted_{t}") for t in SMALL_TABLES)]
+    out.wrote = ctx.target.apply(writes, marks, ctx.load_ts)
+    return out
+
+
+def _dims(ctx: _Context) -> StepResult:
+    """dim_associado (SCD2), dim_conta and dim_cartao (type 1), dim_data (calendar)."""
+    cfg, out, t = ctx.cfg, StepResult("dims"), ctx.target
+    events = t.read("trusted_associado")
+    scd2 = ctx.stage("dim_associado", transforms.scd2_changes(
+        t.read("dim_associado"), events, ctx.load_ts, ctx.open_end, cfg.unknown_key))
+    conta = ctx.stage("dim_conta", transforms.type1_changes(
+        t.read("dim_conta"), t.read("trusted_conta"), "conta",
+        ["tipo", "data_criacao", "id_associado"], ctx.load_ts, cfg.unknown_key))
+    cartao = ctx.stage("dim_cartao", transforms.type1_changes(
+        t.read("dim_cartao"), t.read("trusted_cartao"), "cartao",
+        ["num_cartao", "nom_impresso", "data_criacao", "id_conta", "id_associado"],
+        ctx.load_ts, cfg.unknown_key))
+    writes = [io.Write("dim_associado", scd2, "upsert"), io.Write("dim_conta", conta, "upsert"),
+              io.Write("dim_cartao", cartao, "upsert")]
+    first, last = t.day_span(cfg.timezone)
+    if first is not None:
+        import holidays
+
+        days = holidays.country_holidays("BR", years=range(first.year, last.year + 1))
+        rows = transforms.calendar_rows(first, last, dict(days))
+        calendar = ctx.session.createDataFrame(rows, transforms.DIM_DATA_SCHEMA)
+        writes.append(io.Write("dim_data", calendar, "missing"))
+    for name, frame in (("dim_associado", scd2), ("dim_conta", conta), ("dim_cartao", cartao)):
+        for row in frame.groupBy("_acao").count().collect():
+            out.read[f"{name}.{'inserts' if row['_acao'] == 'I' else 'updates'}"] = row["count"]
+    marks = [io.Mark(w.table) for w in writes]
+    out.wrote = t.apply(writes, marks, ctx.load_ts, check="dims")
+    return out
+
+
+def _facts(ctx: _Context) -> StepResult:
+    """New movements inserted, corrected ones (and those whose associado's version
+    changed) updated; checked before commit."""
+    cfg, out, t = ctx.cfg, StepResult("facts"), ctx.target
+    after = t.marks().get("fato_movimentacao_cartao", {}).get("high_water_mark")
+    upto = t.latest("trusted_movimento", "carregado_em")
+    movements, existing = t.fact_inputs(after, upto)
+    desired = transforms.fact_rows(
+        movements, t.read("dim_cartao"), t.read("dim_conta"), t.read("dim_associado"),
+        cfg.timezone, cfg.unknown_key, ctx.first_from)
+    changes = ctx.stage("fato", transforms.fact_changes(desired, existing, ctx.load_ts))
+    tally = changes.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count_distinct("id_movimento").alias("ids"),
+        F.sum((F.col("_acao") == "I").cast("long")).alias("inserts"),
+        F.sum((F.col("sk_cartao") == cfg.unknown_key).cast("long")).alias("unknown_card"),
+        F.sum(((F.col("sk_associado") == cfg.unknown_key)
+               & (F.col("sk_cartao") != cfg.unknown_key)).cast("long")).alias("unknown_assoc"),
+    ).collect()[0]
+    out.read = {"changes": tally["rows"], "inserts": tally["inserts"] or 0}
+    if tally["rows"] != tally["ids"]:
+        raise EsteiraError("fato_movimentacao_cartao: repeated id_movimento; nothing written")
+    for what, count in (("card", tally["unknown_card"]), ("associado", tally["unknown_assoc"])):
+        if count:
+            out.warnings.append(f"{count} movement(s) with an unknown {what} loaded with key -1")
+            ctx.run.outputs[f"facts.unknown_{what}"] = count
+    t.check_fact_total(changes, tally["inserts"] or 0)
+    out.wrote = t.apply([io.Write("fato_movimentacao_cartao", changes, "upsert")],
+                        [io.Mark("fato_movimentacao_cartao", high_water_mark=upto)],
+                        ctx.load_ts, check="facts")
+    return out
+
+
+def _extract(ctx: _Context) -> StepResult:
+    """movimento_flat.csv from the star schema, replaced in one rename."""
+    cfg, t, out = ctx.cfg, ctx.target, StepResult("extract")
+    flat = transforms.flat(t.read("fato_movimentacao_cartao"), t.read("dim_associado"),
+                           t.read("dim_cartao"), t.read("dim_conta"), cfg.timezone)
+    rows = io.write_flat(flat, cfg.flat_file, cfg.flat_delimiter,
+                         cfg.flat_encoding)
+    out.wrote = {"movimento_flat": rows}
+    return out
+
+
+_STEPS = {"raw": _raw, "trusted": _trusted, "dims": _dims, "facts": _facts,
+          "extract": _extract}
+
+
+def make_target(settings: Settings, session: SparkSession) -> io.PostgresTarget | DeltaTarget:
+    """The configured warehouse: the PostgreSQL database (default) or Delta tables."""
+    cfg = settings.warehouse
+    if cfg.target == "delta":
+        return DeltaTarget(session, cfg.delta_root)
+    dsn = make_conninfo(endpoints.postgres_dsn(settings), dbname=cfg.database)
+    return io.PostgresTarget(session, dsn, cfg.dw_schema, cfg.jdbc_batch_size)
+
+
+def status(settings: Settings, session: SparkSession | None) -> list[dict[str, object]]:
+    """Each table's rows, last load and high-water mark (`warehouse status`)."""
+    from esteira.warehouse.schemas import TABLES
+
+    target = make_target(settings, session)  # type: ignore[arg-type]
+    marks = target.marks()
+    counts = target.counts(list(TABLES))
+    return [{"tabela": table, "linhas": counts.get(table),
+             "ultima_carga": marks.get(table, {}).get("ultima_carga"),
+             "high_water_mark": marks.get(table, {}).get("high_water_mark")}
+            for table in TABLES]
+
+
+def history(settings: Settings, session: SparkSession, associado: int) -> list[dict]:
+    """One associado's versions, oldest first (`warehouse history`)."""
+    frame = make_target(settings, session).read("dim_associado")
+    rows = frame.filter(F.col("id_associado") == associado).orderBy("valid_from").collect()
+    return [r.asDict() for r in rows]

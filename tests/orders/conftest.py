@@ -1,0 +1,45 @@
+"""Fixtures of the orders tests: settings pointing at a private topic, schema and folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from esteira import streaming
+from esteira.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def orders_settings(engine: str, kafka_topic: Callable[..., str], pg_schema: str,
+                    tmp_path: Path) -> Callable[..., Settings]:
+    """settings(**orders_overrides): engine of the pass, a fresh topic (3 partitions) and
+    DLQ topic, the test's PostgreSQL schema, checkpoint and state under tmp_path."""
+    topic = kafka_topic(partitions=3)
+    dlq = kafka_topic(partitions=1)
+
+    def make(**overrides) -> Settings:
+        orders = {"topic": topic, "dlq_topic": dlq, "pg_schema": pg_schema,
+                  "root": str(tmp_path / "orders"), "trigger_seconds": 0, **overrides}
+        return load_settings(engine=engine, home=REPO / ".esteira", orders=orders)
+
+    return make
+
+
+@pytest.fixture
+def stream_session(engine: str, spark: SparkSession) -> Iterator[SparkSession]:
+    """The suite's JVM session, its settings put back after a stream changed them."""
+    if engine != "spark":
+        pytest.skip("the Kafka source needs JVM Spark")
+    keys = [*streaming.STREAMING_CONF, "spark.sql.shuffle.partitions"]
+    saved = {key: spark.conf.get(key, None) for key in keys}
+    yield spark
+    for key, value in saved.items():
+        if value is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, value)
