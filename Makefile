@@ -6,11 +6,24 @@ PY := $(VENV)/bin/python
 ESTEIRA := $(VENV)/bin/esteira
 JARS := .esteira/jars
 DEMO := .esteira/demo
+WAREHOUSE_DEMO := ESTEIRA_WAREHOUSE__FLAT_FILE=$(DEMO)/warehouse/movimento_flat.csv
 NOTIF_DEMO := ESTEIRA_NOTIFICATIONS__ROOT=$(DEMO)/notifications ESTEIRA_NOTIFICATIONS__TOPIC=demo-notificacoes-$(shell date +%s)
+ORDERS_RUN := $(shell date +%s)
+ORDERS_DEMO := ESTEIRA_ORDERS__ROOT=$(DEMO)/orders-$(ORDERS_RUN) ESTEIRA_ORDERS__TOPIC=demo-pedidos-$(ORDERS_RUN) ESTEIRA_ORDERS__DLQ_TOPIC=demo-pedidos-$(ORDERS_RUN).dlq ESTEIRA_ORDERS__PG_SCHEMA=demo_pedidos_$(ORDERS_RUN)
 
-.PHONY: setup venv jars services-deps web-deps demo test lint bench clean
+.PHONY: setup venv airflow jars services-deps web-deps demo test test-cluster lint bench clean
 
-setup: venv jars services-deps web-deps
+setup: venv jars services-deps web-deps airflow
+
+# Apache Airflow in a virtualenv of its own (its FastAPI/SQLAlchemy pins clash with the
+# dashboard's), from the complete lock in deploy/airflow: remade only when the lock changes.
+AIRFLOW_VENV := .esteira/airflow-venv
+airflow: $(AIRFLOW_VENV)/.installed
+$(AIRFLOW_VENV)/.installed: deploy/airflow/requirements.lock
+	rm -rf $(AIRFLOW_VENV)
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/pip install --quiet --no-deps -r deploy/airflow/requirements.lock
+	@touch $@
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -74,6 +87,15 @@ demo: setup
 	$(ESTEIRA) invoices averages --input $(DEMO)/invoices/in --reference 2020-01 --windows 3,6 --out $(DEMO)/invoices/averages.csv
 	$(ESTEIRA) datagen chatbot --events 100000 --sessions 10000 --out $(DEMO)/chatbot/lake
 	$(ESTEIRA) chatbot answers --input $(DEMO)/chatbot/lake --hours 13,14 --date 2019-12-16 --out $(DEMO)/chatbot/out
+	@# warehouse (SiCooperative): PostgreSQL source -> star schema with SCD2 + flat file; one day of changes; incremental
+	$(ESTEIRA) datagen warehouse --associados 20000 --movimentos 500000
+	$(WAREHOUSE_DEMO) $(ESTEIRA) warehouse reset --yes
+	$(WAREHOUSE_DEMO) $(ESTEIRA) warehouse run
+	$(ESTEIRA) datagen warehouse --mutate
+	$(WAREHOUSE_DEMO) $(ESTEIRA) warehouse run
+	$(WAREHOUSE_DEMO) $(ESTEIRA) warehouse status
+	head -n 6 $(DEMO)/warehouse/movimento_flat.csv
+	$(WAREHOUSE_DEMO) $(ESTEIRA) warehouse history --associado 146
 	@# notifications: 3 minutes of back-dated traffic on a fresh topic, streamed until idle
 	rm -rf $(DEMO)/notifications
 	$(NOTIF_DEMO) $(ESTEIRA) notifications produce --rate 1000 --duration 3m --customers 200 --start 2020-02-03T14:00 --expected $(DEMO)/notifications-expected.json
@@ -81,12 +103,27 @@ demo: setup
 	@# the detailed report of Acme's day and the day's bill (final: its grace is long over)
 	$(NOTIF_DEMO) $(ESTEIRA) notifications report --customer 7494212 --from 2020-02-03 --to 2020-02-03 --out $(DEMO)/notifications/relatorio_7494212_2020-02-03.txt
 	$(NOTIF_DEMO) ESTEIRA_BILLING__ROOT=$(DEMO)/billing $(ESTEIRA) notifications billing --date 2020-02-03
+	@# orders: 50,000 orders with status changes -> Kafka -> PostgreSQL (fresh topic and schema), then the top 10s
+	$(ESTEIRA) datagen orders --rows 50000 --updates --out $(DEMO)/pedidos.csv
+	$(ORDERS_DEMO) $(ESTEIRA) orders produce --csv $(DEMO)/pedidos.csv
+	$(ORDERS_DEMO) $(ESTEIRA) --engine spark orders consume --until-idle 15s
+	$(ORDERS_DEMO) $(ESTEIRA) orders report top-products --limit 10 --out $(DEMO)/top10_produtos.csv
+	$(ORDERS_DEMO) $(ESTEIRA) orders report top-cities --limit 10 --out $(DEMO)/top10_cidades.csv --chart $(DEMO)/top10_cidades.png
 
 # Two passes: pyspark holds either Connect sessions (sail) or one JVM session per process.
+# The services the suite needs are started first; at the end (pass or fail) only those
+# this run started are stopped: servers that were already running are left alone.
+TEST_STARTED := .esteira/test-started-services.json
 test: setup
 	$(VENV)/bin/ruff check src tests bench
-	ESTEIRA_TEST_ENGINE=sail $(VENV)/bin/pytest
-	ESTEIRA_TEST_ENGINE=spark $(VENV)/bin/pytest
+	$(ESTEIRA) services up --record $(TEST_STARTED)
+	ESTEIRA_TEST_ENGINE=sail $(VENV)/bin/pytest && ESTEIRA_TEST_ENGINE=spark $(VENV)/bin/pytest; \
+	  status=$$?; $(ESTEIRA) services down --only-started $(TEST_STARTED); exit $$status
+
+# The jobs on a real local cluster (standalone master, two workers, Spark Connect), compared
+# with Sail: minutes and ~5 GB, so a target of its own, which .ci/run also runs.
+test-cluster: setup
+	ESTEIRA_TEST_CLUSTER=1 ESTEIRA_TEST_ENGINE=sail $(VENV)/bin/pytest tests/cluster
 
 lint: venv
 	$(VENV)/bin/ruff check src tests bench
@@ -95,7 +132,7 @@ lint: venv
 # Every benchmark checks its own output; quick sizes by default (`make bench FULL=1`: the
 # issue's sizes; REPEAT=n warm runs after the cold one, default 3).
 BENCH_FLAGS = $(if $(FULL),--full) --repeat $(or $(REPEAT),3)
-BENCH_LATER := web_dashboard billing_day warehouse_load orders_consumer
+BENCH_LATER := notifications_report web_dashboard billing_day warehouse_load orders_consumer
 bench: setup
 	$(ESTEIRA) services up
 	$(PY) bench/portfolio_assign.py $(BENCH_FLAGS)

@@ -79,7 +79,7 @@ def worker(args: argparse.Namespace) -> None:
         times.append(time.perf_counter() - start)
         cpu.append(_cpu() - used)
         sessions, answers = sum(f.sessions for f in result.flows), result.answers
-        checks = _check(session, result, tally, i + 1)
+        checks += _check(session, result, tally, i + 1)
     print(json.dumps({"cold": times[0], "warm": times[1:], "cpu": cpu[1:],
                       "sessions": sessions, "answers": answers, "checks": checks}))
 

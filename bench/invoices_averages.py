@@ -69,9 +69,9 @@ def worker(args: argparse.Namespace) -> None:
         times.append(time.perf_counter() - start)
         cpu.append(_cpu() - used)
         lines = sum(1 for _ in out.open(encoding="utf-8")) - 1  # less the header
-        checks = [check(lines == result.accounts == expected,
-                        f"run {i + 1}: {lines:,} CSV lines = {result.accounts:,} reported = "
-                        f"{expected:,} accounts in the input")]
+        checks.append(check(lines == result.accounts == expected,
+                            f"run {i + 1}: {lines:,} CSV lines = {result.accounts:,} reported "
+                            f"= {expected:,} accounts in the input"))
     print(json.dumps({"cold": times[0], "warm": times[1:], "cpu": cpu[1:],
                       "accounts": result.accounts, "checks": checks}))
 

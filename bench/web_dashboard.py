@@ -11,7 +11,10 @@ is the median of the rounds' p50/p95 with its spread. The web process's peak res
 memory (VmHWM) is printed last. Checks: every customer's count for the day on the home
 API (all pages) against the generator's own tally, and one customer's per-minute series.
 
-    .venv/bin/python bench/web_dashboard.py [--full] [--repeat 3] [--requests 100]
+With `--freshness` (needs the local Kafka broker and the JVM engine) it first measures
+freshness end to end at `--fresh-rate` msg/s (1,000): see bench/web_freshness.py.
+
+    .venv/bin/python bench/web_dashboard.py [--full] [--repeat 3] [--requests 100] [--freshness]
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ def generate(folder: Path, customers: int, days: int, seed: int = 7) -> dict[dat
     rng = np.random.default_rng(seed)
     # Zipf-like sizes: the largest customers count every minute, the smallest rarely
     rank = np.arange(1, customers + 1)
-    p_active = np.clip(1.4 / rank ** 0.35, 0.02, 1.0)
+    p_active = np.clip(1.8 / rank ** 0.2, 0.05, 1.0)  # 40% of the minutes on average
     mean_per_minute = np.clip(400 / rank ** 0.8, 1, None)
     ids = np.arange(1, customers + 1, dtype=np.int64) * 1000 + 7
     names = np.array([f"Cliente {i:05d}" for i in range(1, customers + 1)], dtype=object)
@@ -109,9 +112,9 @@ def dataset(args) -> tuple[Path, dict[date, np.ndarray], int]:
     return folder, {date.fromisoformat(k): saved[k] for k in saved.files}, customers
 
 
-def start_server(folder: Path, port: int) -> subprocess.Popen:
+def start_server(folder: Path, port: int, notifications: Path | None = None) -> subprocess.Popen:
     env = {**os.environ, "ESTEIRA_HOME": str(folder),
-           "ESTEIRA_NOTIFICATIONS__ROOT": str(folder / "notifications"),
+           "ESTEIRA_NOTIFICATIONS__ROOT": str(notifications or folder / "notifications"),
            "ESTEIRA_BILLING__ROOT": str(folder / "billing")}
     proc = subprocess.Popen([sys.executable, "-m", "esteira.cli", "serve", "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -134,7 +137,8 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def timed(client: httpx.Client, path: str) -> float:
+def timed(client: httpx.Client, path: str | list[str], i: int = 0) -> float:
+    path = path if isinstance(path, str) else path[i % len(path)]
     start = time.perf_counter()
     response = client.get(path)
     elapsed = time.perf_counter() - start
@@ -142,14 +146,14 @@ def timed(client: httpx.Client, path: str) -> float:
     return elapsed
 
 
-def measure(base: str, path: str, n: int) -> dict[str, list[float]]:
+def measure(base: str, path: str | list[str], n: int) -> dict[str, list[float]]:
     """Latencies of `n` requests one at a time, then `n` with IN_FLIGHT in flight."""
     with httpx.Client(base_url=base, timeout=60) as client:
-        alone = [timed(client, path) for _ in range(n)]
+        alone = [timed(client, path, i) for i in range(n)]
     clients = [httpx.Client(base_url=base, timeout=60) for _ in range(IN_FLIGHT)]
     try:
         with ThreadPoolExecutor(IN_FLIGHT) as pool:
-            busy = list(pool.map(lambda i: timed(clients[i % IN_FLIGHT], path),
+            busy = list(pool.map(lambda i: timed(clients[i % IN_FLIGHT], path, i),
                                  range(max(n, IN_FLIGHT * 5))))
     finally:
         for c in clients:
@@ -167,16 +171,30 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=2, help="quick size (no --full)")
     parser.add_argument("--requests", type=int, default=100, help="per endpoint and round")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--freshness", action="store_true",
+                        help="also freshness end to end: Kafka + the stream (JVM) + serve")
+    parser.add_argument("--fresh-rate", type=float, default=1000)
+    parser.add_argument("--fresh-seconds", type=float, default=60,
+                        help="measured seconds, after --fresh-warmup seconds of the same traffic")
+    parser.add_argument("--fresh-warmup", type=float, default=60)
     args = parser.parse_args()
+    if args.freshness:
+        run_freshness(args)
     folder, tally, customers = dataset(args)
     day = max(tally) - timedelta(days=1)  # the last whole local day
-    big, mid = 1007, (customers // 2) * 1000 + 7
-    paths = {
+    big = 1007
+    # a different customer each request (every size, largest first), so no cache helps
+    some = [1007 + 1000 * int(r) for r in np.unique(np.geomspace(1, customers, 40).astype(int))
+            - 1]
+    paths: dict[str, str | list[str]] = {
         "home page": f"/?day={day}",
         "home table (htmx refresh)": f"/partials/customers?day={day}",
-        "API customers": f"/api/customers?day={day}",
-        "customer page": f"/customers/{mid}?day={day}",
-        "API customer": f"/api/customers/{big}?day={day}",
+        "API customers (page 1 by count)": f"/api/customers?day={day}",
+        "API customers (search by name)": [f"/api/customers?day={day}&q=cliente%20{i:03d}"
+                                           for i in range(1, 41)],
+        "customer page": [f"/customers/{c}?day={day}" for c in some],
+        "API customer": [f"/api/customers/{c}?day={day}" for c in some],
+        "API minutes": [f"/api/customers/{c}/minutes?day={day}" for c in some],
         "API minutes (largest customer)": f"/api/customers/{big}/minutes?day={day}",
     }
     server = start_server(folder, args.port)
@@ -184,6 +202,7 @@ def main() -> None:
     try:
         with httpx.Client(base_url=base, timeout=120) as client:
             cold = {name: timed(client, path) for name, path in paths.items()}
+            rss_cold = peak_rss_mb(server.pid)
         rounds: dict[str, dict[str, list[tuple[float, float]]]] = {
             name: {"alone": [], "in flight": []} for name in paths}
         for r in range(args.repeat):
@@ -207,9 +226,48 @@ def main() -> None:
             verdict = "met" if statistics.median(p95) < TARGETS[mode] * 1000 else "MISSED"
             print(f"  {mode:9s} p50 {spread(p50, 'ms', 1)} | p95 {spread(p95, 'ms', 1)} "
                   f"[target p95 < {TARGETS[mode] * 1000:.0f} ms: {verdict}]")
-    print(f"web process peak RSS: {rss:.0f} MB [target < {RSS_TARGET_MB} MB: "
+    print(f"web process peak RSS: {rss:.0f} MB after the runs ({rss_cold:.0f} MB after the "
+          f"first request to each page) [target < {RSS_TARGET_MB} MB: "
           f"{'met' if rss < RSS_TARGET_MB else 'MISSED'}]")
     print_checks("home API and minutes", checks)
+
+
+def run_freshness(args) -> None:
+    """Freshness end to end, `--repeat` runs (each a fresh topic, stream and server)."""
+    from notifications_stream import Trial, check_tables
+    from web_freshness import VersionPoller, latencies
+
+    p50s, p95s = [], []
+    for run in range(max(args.repeat, 1)):
+        trial = Trial(REPO / ".esteira" / "bench" / "web_fresh", args.fresh_rate,
+                      args.fresh_seconds, 2.0)
+        server = None
+        try:
+            trial.start_stream("--until-idle", "15s")
+            server = start_server(trial.root.parent, args.port + 1, trial.root)
+            with VersionPoller(f"http://127.0.0.1:{args.port + 1}") as poller:
+                thread, done = trial.produce(args.fresh_warmup + args.fresh_seconds)
+                measured_from = time.time() + args.fresh_warmup
+                thread.join()
+                trial.proc.wait(timeout=1800)
+                time.sleep(2)  # the poller sees the last commit
+            checks = check_tables(trial, done[0])
+            seconds = latencies(trial.root, poller.first_seen, measured_from)
+        finally:
+            if server is not None:
+                server.send_signal(signal.SIGINT)
+                server.wait(timeout=30)
+            trial.stop()
+        check(len(seconds) > 0, f"run {run + 1}: {len(seconds):,} messages measured")
+        p50s.append(pct(seconds, 50))
+        p95s.append(pct(seconds, 95))
+        print(f"  freshness run {run + 1}: {len(seconds):,} messages, p50 {p50s[-1]:.1f} s, "
+              f"p95 {p95s[-1]:.1f} s, max {max(seconds):.1f} s", flush=True)
+        print_checks("stream tables", checks)
+    verdict = "met" if statistics.median(p95s) < 15 else "MISSED"
+    print(f"freshness at {args.fresh_rate:,.0f} msg/s (broker -> home API, after "
+          f"{args.fresh_warmup:.0f} s of warm-up; the page asks every 5 s on top): "
+          f"p50 {spread(p50s)} | p95 {spread(p95s)} [target p95 < 15 s: {verdict}]\n")
 
 
 def verify(base: str, day: date, expected: np.ndarray, big: int) -> list[str]:

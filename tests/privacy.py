@@ -110,14 +110,21 @@ class Gatherer:
         self.engine = engine
         self.capfd = capfd
         self.runs_file = HOME / "runs.jsonl"
-        os.environ["ESTEIRA_HOME"] = str(HOME)
 
     def run(self, *args: object, log_format: str = "text") -> Outputs:
         argv = [str(a) for a in args]
         jvm = _JvmOutput.find()
         start = self.runs_file.stat().st_size if self.runs_file.exists() else 0
         self.capfd.readouterr()
-        code = cli.main(["--engine", self.engine, "--log-format", log_format, *argv])
+        home = os.environ.get("ESTEIRA_HOME")
+        os.environ["ESTEIRA_HOME"] = str(HOME)  # the run log read below is this one
+        try:
+            code = cli.main(["--engine", self.engine, "--log-format", log_format, *argv])
+        finally:
+            if home is None:
+                os.environ.pop("ESTEIRA_HOME")
+            else:
+                os.environ["ESTEIRA_HOME"] = home
         out, err = self.capfd.readouterr()
         return Outputs(
             argv=["--log-format", log_format, *argv],

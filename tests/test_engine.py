@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from esteira.engine import connector_jars, local_fs_conf
+from esteira.engine import connector_jars, local_fs_conf, loopback_driver_conf, unsubmitted
 from esteira.errors import EngineError
 
 
@@ -44,6 +44,24 @@ def test_the_nio_file_system_is_for_local_mode_only(tmp_path: Path):
     assert local_fs_conf("local[*]", [jar])["spark.driver.extraClassPath"] == str(jar)
     assert local_fs_conf("spark://cluster:7077", [jar]) == {}
     assert local_fs_conf("local[2]", []) == {}
+
+
+def test_a_driver_for_a_loopback_cluster_stays_on_loopback():
+    """esteira services cluster listens on 127.0.0.1 only; its jobs' drivers must too."""
+    loopback = {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
+    assert loopback_driver_conf("spark://127.0.0.1:7077") == loopback
+    assert loopback_driver_conf("spark://localhost:7077") == loopback
+    assert loopback_driver_conf("spark://spark-master.internal:7077") == {}
+    assert loopback_driver_conf("local[*]") == {}
+    assert loopback_driver_conf("yarn") == {}
+
+
+def test_a_spark_submit_line_wins_over_esteiras_defaults():
+    ours = {"spark.master": "local[*]", "spark.jars": "/a.jar", "spark.ui.enabled": "false",
+            "spark.sql.session.timeZone": "UTC"}
+    assert unsubmitted(ours, None) == ours
+    submitted = {"spark.master": "yarn", "spark.ui.enabled": "true"}
+    assert unsubmitted(ours, submitted) == {"spark.sql.session.timeZone": "UTC"}
 
 
 def test_missing_jar_cache_says_how_to_fetch(tmp_path: Path):

@@ -36,7 +36,7 @@ DAY = "2024-05-28"
 
 
 def _portfolio(root: Path) -> tuple[list[str], list[Path]]:
-    _cli("datagen", "portfolio", "--clients", "20000", "--managers", "200", "--out", root / "in")
+    _cli("datagen", "portfolio", "--clients", "4000", "--managers", "60", "--out", root / "in")
     out = root / "out"
     argv = ["portfolio", "assign", "--clients", str(root / "in" / "clients"),
             "--managers", str(root / "in" / "managers"), "--out", str(out)]
@@ -44,13 +44,13 @@ def _portfolio(root: Path) -> tuple[list[str], list[Path]]:
 
 
 def _quarantine(root: Path) -> tuple[list[str], list[Path]]:
-    _cli("datagen", "quarantine", "--rows", "20000", "--date", DAY, "--out", root / "in")
+    _cli("datagen", "quarantine", "--rows", "4000", "--date", DAY, "--out", root / "in")
     argv = ["quarantine", "build", "--date", DAY, "--sources", str(root / "in")]
     return argv, [root / "lake" / "q", root / "lake" / "r"]
 
 
 def _invoices(root: Path) -> tuple[list[str], list[Path]]:
-    _cli("datagen", "invoices", "--rows", "40000", "--accounts", "8000", "--out", root / "in")
+    _cli("datagen", "invoices", "--rows", "8000", "--accounts", "1500", "--out", root / "in")
     out = root / "averages"
     argv = ["invoices", "averages", "--input", str(root / "in"), "--out", str(out),
             "--format", "delta"]
@@ -58,7 +58,7 @@ def _invoices(root: Path) -> tuple[list[str], list[Path]]:
 
 
 def _chatbot(root: Path) -> tuple[list[str], list[Path]]:
-    _cli("datagen", "chatbot", "--events", "20000", "--sessions", "3000", "--out", root / "lake")
+    _cli("datagen", "chatbot", "--events", "4000", "--sessions", "600", "--out", root / "lake")
     out = root / "out"
     argv = ["chatbot", "answers", "--input", str(root / "lake"), "--out", str(out)]
     return argv, [out / "answers"]  # flows/<flow> follow; their names come from the data

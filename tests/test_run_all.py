@@ -9,49 +9,22 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import REPO
+from demo_data import ACCOUNTS, EVENTS, LOAD, demo_layout  # noqa: F401 - the fixture
 from webhook_server import Webhook, webhook  # noqa: F401 - the fixture
-
-LOAD = "2024-05-28"
-INVOICE_ROWS, ACCOUNTS, EVENTS = 400, 40, 300
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo layout of `make demo` (run.data_dir), small. Made once, by the generators
-    on Sail in a process of their own: inputs are files, the same for either engine."""
-    root = tmp_path_factory.mktemp("demo")
-    commands = [
-        ["portfolio", "--clients", "300", "--managers", "12", "--keys", "3",
-         "--out", root / "portfolio"],
-        ["quarantine", "--rows", "600", "--date", LOAD, "--out", root / "quarantine"],
-        ["invoices", "--rows", INVOICE_ROWS, "--accounts", ACCOUNTS, "--out", root / "invoices/in"],
-        ["chatbot", "--events", EVENTS, "--sessions", "30", "--out", root / "chatbot/lake"],
-    ]
-    script = (
-        "import sys; from esteira.cli import main\n"
-        f"for args in {[[str(a) for a in c] for c in commands]!r}:\n"
-        "    code = main(['--engine', 'sail', 'datagen', *args])\n"
-        "    if code: sys.exit(code)\n"
-    )
-    env = {**os.environ, "ESTEIRA_HOME": str(REPO / ".esteira")}
-    subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=REPO,
-                   stdout=subprocess.DEVNULL)
-    return root
 
 
 def _config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: Path, **run: object) -> Path:
     """A config file: the run's data folder, the quarantine's tables under tmp_path."""
     lake = tmp_path / "lake"
+    # the warehouse reads the local PostgreSQL's source database: its own tests cover it
+    steps = {"warehouse": {"enabled": False}, **run.pop("steps", {})}  # type: ignore[dict-item]
     conf = {
-        "run": {"data_dir": str(data), **run},
+        "run": {"data_dir": str(data), "steps": steps, **run},
         "quarantine": {"table": str(lake / "quarentena_global"),
                        "rejects": str(lake / "quarentena_rejeitados"),
                        "staging": str(tmp_path / "staging"),
@@ -75,8 +48,9 @@ def _csv_rows(path: Path) -> int:
 
 
 def test_run_all_runs_each_step_and_counts_rows_from_the_run_log(
-    run_cli, spark, data, tmp_path, monkeypatch
+    run_cli, spark, demo, tmp_path, monkeypatch
 ):
+    data = demo
     lake = _config(tmp_path, monkeypatch, data)
     code, out, err = run_cli("run", "all", "--date", LOAD, "--json",
                              "--only", "warehouse,quarantine,portfolio,invoices,chatbot")
@@ -103,9 +77,9 @@ def test_run_all_runs_each_step_and_counts_rows_from_the_run_log(
     assert steps["quarantine"]["command"] == (
         f"esteira quarantine build --date {LOAD} --sources {data}/quarantine")
 
-    # a system not built yet is declared, skipped, and said so; it fails nothing
+    # a disabled step named in --only is skipped, and said so; it fails nothing
     assert steps["warehouse"]["status"] == "skipped"
-    assert "not in this build yet" in steps["warehouse"]["reason"]
+    assert steps["warehouse"]["reason"] == "disabled (run.steps.warehouse.enabled: false)"
     # the run ids are those of the run log's records
     runs_file = Path(os.environ["ESTEIRA_HOME"]) / "runs.jsonl"
     logged = {json.loads(line)["run_id"]: json.loads(line)
@@ -114,8 +88,9 @@ def test_run_all_runs_each_step_and_counts_rows_from_the_run_log(
 
 
 def test_a_failed_step_is_reported_the_next_ones_run_and_the_exit_is_1(
-    run_cli, data, tmp_path, monkeypatch, webhook: Webhook  # noqa: F811
+    run_cli, demo, tmp_path, monkeypatch, webhook: Webhook  # noqa: F811
 ):
+    data = demo
     steps = {
         "portfolio": {"command": ["portfolio", "assign", "--clients", "{data}/nowhere",
                                   "--managers", "{data}/portfolio/managers",
@@ -129,32 +104,37 @@ def test_a_failed_step_is_reported_the_next_ones_run_and_the_exit_is_1(
     assert code == 1, err
     table = out[out.index("esteira run em 28/05/2024"):]
     lines = {line.split()[1]: line for line in table.splitlines() if line.startswith("│")}
-    assert list(lines) == ["warehouse", "portfolio", "invoices", "billing", "report"]
+    assert list(lines) == ["portfolio", "invoices", "billing", "report"]
     assert "FALHOU" in lines["portfolio"] and "ok" in lines["invoices"]
     assert "FALHOU" in lines["billing"]  # no notifications gold table under tmp_path
-    assert "pulada" in lines["report"] and "pulada" in lines["warehouse"]
+    assert "pulada" in lines["report"]
     assert f"{ACCOUNTS}" in lines["invoices"].split("│")[5]  # saída: the accounts
     assert "portfolio (FALHOU): " in table and "nowhere" in table  # why: the path at fault
     assert "report (pulada): after portfolio, which did not succeed" in table
     assert "falharam: portfolio, billing" in table
     assert "step portfolio failed" in err
-    failed = {b["pipeline"] for b in webhook.bodies("run_failed")}
-    assert failed == {"portfolio.assign", "billing.daily"}
+    failed = sorted(b["pipeline"] for b in webhook.bodies("run_failed"))
+    assert len(failed) == 2 and failed[1] == "portfolio.assign" and "billing" in failed[0]
 
 
-def test_run_step_exit_status_and_list(run_cli, data, tmp_path, monkeypatch):
-    _config(tmp_path, monkeypatch, data, steps={"invoices": {
-        "command": ["invoices", "averages", "--input", "{data}/invoices/in",
-                    "--reference", "{month}", "--out", str(tmp_path / "{date}.csv")]}})
+def test_run_step_exit_status_and_list(run_cli, demo, tmp_path, monkeypatch):
+    data = demo
+    _config(tmp_path, monkeypatch, data, steps={
+        "invoices": {"command": ["invoices", "averages", "--input", "{data}/invoices/in",
+                                 "--reference", "{month}", "--out", str(tmp_path / "{date}.csv")]},
+        "future": {"command": ["future", "thing"]},  # a system still to come
+    })
     code, out, _ = run_cli("run", "list", "--date", "2020-01-15", "--json")
     assert code == 0
     listed = {s["step"]: s for s in map(json.loads, out.splitlines())}
     assert listed["invoices"]["argv"][-3:] == ["2020-01", "--out", str(tmp_path / "2020-01-15.csv")]
-    assert listed["warehouse"]["available"] is False
+    assert listed["future"]["available"] is False and "warehouse" not in listed
     code, out, _ = run_cli("run", "step", "invoices", "--date", "2020-01-15", "--json")
     assert code == 0 and (tmp_path / "2020-01-15.csv").is_file()
     assert _outcomes(out)["invoices"]["rows_out"] == _csv_rows(tmp_path / "2020-01-15.csv")
-    assert run_cli("run", "step", "warehouse")[0] == 99  # Airflow's skip code
+    code, out, _ = run_cli("run", "step", "future")
+    assert code == 99 and "future (pulada): `esteira future thing` is not in this build" in out
+    assert run_cli("run", "step", "warehouse")[0] == 99  # disabled: Airflow skips on 99
     code, _, err = run_cli("run", "step", "nosuch")
     assert code == 2 and "no step nosuch in run.steps" in err
 

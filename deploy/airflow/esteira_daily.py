@@ -113,8 +113,8 @@ with DAG(
     )
     billing = BashOperator(
         task_id=BILLING_STEP,
-        bash_command=esteira("run", "step", BILLING_STEP, "--date",
-                             "{{ macros.ds_add(ds, -1) }}"),
+        # the step bills the day before its --date (run.steps.billing: {date-1})
+        bash_command=esteira("run", "step", BILLING_STEP, "--date", "{{ ds }}"),
         skip_on_exit_code=SKIP_EXIT_CODE,
     )
     [batch_done, grace_over, stream_health] >> billing

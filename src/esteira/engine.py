@@ -148,6 +148,29 @@ def loopback_driver_conf(master: str) -> dict[str, str]:
     return {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
 
 
+def submitted_conf() -> dict[str, str] | None:
+    """The configuration of the spark-submit line that launched this process, else None.
+
+    spark-submit (YARN, Kubernetes, a standalone cluster) starts the JVM first and hands
+    Python its gateway in PYSPARK_GATEWAY_PORT; the line's --master, --jars, --packages
+    and --conf are then the JVM's system properties.
+    """
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        return None
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()  # connects to spark-submit's JVM
+    return dict(SparkConf().getAll())
+
+
+def unsubmitted(conf: dict[str, str], submitted: dict[str, str] | None) -> dict[str, str]:
+    """esteira's settings, less those a spark-submit line already gives: its --master,
+    --jars, --driver-memory and --conf win (the platform knows its cluster)."""
+    if submitted is None:
+        return conf
+    return {k: v for k, v in conf.items() if k not in submitted and k != "spark.jars"}
+
+
 def _artifact(jar_name: str) -> str:
     match = _JAR_NAME.match(jar_name)
     return match.group("artifact") if match else jar_name
@@ -159,36 +182,39 @@ def _jvm_session(settings: Settings) -> SparkSession:
         raise EngineError("this process already runs a Spark Connect engine; one per process")
     # Inherited from a parent process that ran Connect sessions: not true of this one.
     os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
-    jars = connector_jars(settings.jars_dir)
+    submitted = submitted_conf()
+    master = (submitted or {}).get("spark.master", settings.spark.master)
+    # Under spark-submit its line brings the connectors (--jars / --packages / the image).
+    jars = [] if submitted is not None else connector_jars(settings.jars_dir)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     warehouse = (settings.home / "warehouse").resolve()
-    builder = (
-        SparkSession.builder.master(settings.spark.master)
-        .appName("esteira")
-        .config("spark.jars", ",".join(str(j.resolve()) for j in jars))
-        .config("spark.driver.memory", settings.spark.driver_memory)
-        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-        .config("spark.sql.catalog.spark_catalog", _DELTA_CATALOG)
-        .config("spark.sql.warehouse.dir", str(warehouse))
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.log.level", "ERROR")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
-        .config("spark.databricks.delta.snapshotPartitions", "2")
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse}")
-    )
-    for key, value in local_fs_conf(settings.spark.master, jars).items():
-        builder = builder.config(key, value)
-    for key, value in loopback_driver_conf(settings.spark.master).items():
-        builder = builder.config(key, value)
-    for key, value in s3a_conf().items():  # s3a:// (hadoop-aws) from the AWS_* environment
-        builder = builder.config(f"spark.hadoop.{key}", value)
-    for key, value in settings.spark.conf.items():
+    conf = {
+        "spark.master": master,
+        "spark.app.name": "esteira",
+        "spark.jars": ",".join(str(j.resolve()) for j in jars),
+        "spark.driver.memory": settings.spark.driver_memory,
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": _DELTA_CATALOG,
+        "spark.sql.warehouse.dir": str(warehouse),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": "false",
+        "spark.log.level": "ERROR",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+        "spark.databricks.delta.snapshotPartitions": "2",
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={warehouse}",
+        **local_fs_conf(master, jars),
+        **loopback_driver_conf(master),
+        # s3a:// (hadoop-aws) from the AWS_* environment
+        **{f"spark.hadoop.{key}": value for key, value in s3a_conf().items()},
+        **settings.spark.conf,
+    }
+    builder = SparkSession.builder
+    for key, value in unsubmitted(conf, submitted).items():
         builder = builder.config(key, value)
     try:
         session = builder.getOrCreate()
     except Exception as exc:
-        raise EngineError(f"JVM Spark did not start ({settings.spark.master}): {exc}") from None
+        raise EngineError(f"JVM Spark did not start ({master}): {exc}") from None
     _jvm_started = True
     return session

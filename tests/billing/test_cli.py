@@ -9,9 +9,9 @@ import pytest
 from pyspark.sql import SparkSession
 
 from billing.stream_tables import utc, write_stream
-from canaries import NAME, SENTENCE, assert_no_canary
+from canaries import CPF, EMAIL, NAME, PHONE, SENTENCE
+from privacy import Gatherer
 
-REPO = Path(__file__).resolve().parents[2]
 ACME = 7494212
 
 
@@ -80,30 +80,23 @@ def test_a_missing_price_or_stream_table_gets_one_line_and_writes_nothing(
 
 
 def test_no_customer_name_or_payload_leaves_the_bill_files(
-        run_cli, spark: SparkSession, stream_root: Path, tmp_path: Path) -> None:
-    runs = REPO / ".esteira" / "runs.jsonl"
-    start = runs.stat().st_size if runs.exists() else 0
-    messages = [(ACME, NAME, "Whatsapp", f"P{i}", SENTENCE, utc("2020-02-03T12:00:00+00:00"))
-                for i in range(3)]
+        engine: str, capfd, spark: SparkSession, stream_root: Path, tmp_path: Path) -> None:
+    gather = Gatherer(engine, capfd)
+    messages = [(ACME, NAME, "Whatsapp", f"P{i}", f"{SENTENCE} {CPF} {EMAIL} {PHONE}",
+                 utc("2020-02-03T12:00:00+00:00")) for i in range(3)]
     messages.append((2, NAME, "Telegram", "T1", SENTENCE, utc("2020-02-03T12:00:00+00:00")))
     write_stream(spark, stream_root, messages[:3])
-    seen = []
-    for fmt in ("text", "json"):  # success: draft, then final, then a clean rerun
-        for as_of in ("2020-02-04T00:00+00:00", "2020-02-06T00:00+00:00"):
-            code, out, err = run_cli("--log-format", fmt, "notifications", "billing",
-                                     "--date", "2020-02-03", "--as-of", as_of)
-            assert code == 0, err
-            seen += [out, err]
-    write_stream(spark, stream_root, messages)  # failure: a channel without a price
-    code, out, err = run_cli("notifications", "billing", "--date", "2020-02-03")
-    assert code == 2
-    seen += [out, err]
-    write_stream(spark, stream_root, messages[:3], gold_extra=1)  # failure: reconciliation
-    code, out, err = run_cli("notifications", "billing", "--date", "2020-02-03",
-                             "--as-of", "2020-02-06T00:00+00:00")
-    assert code == 2 and "reconciliation failed" in err
-    seen += [out, err]
-    log = runs.read_text(encoding="utf-8")[start:] if runs.exists() else ""
-    assert_no_canary("\n".join(seen), "billing's stdout/stderr")
-    assert_no_canary(log, "the run log")
+    bill = ("notifications", "billing", "--date", "2020-02-03", "--as-of")
+    for as_of in ("2020-02-04T00:00+00:00", "2020-02-06T00:00+00:00"):  # draft, final
+        for out in gather.both_formats(*bill, as_of):
+            out.assert_clean()
+            assert out.code == 0, out.stderr[-800:]
+    write_stream(spark, stream_root, messages)  # a channel without a price
+    for out in gather.both_formats(*bill, "2020-02-06T00:00+00:00"):
+        out.assert_clean()
+        out.expect_error(2, "no price for channel Telegram")
+    write_stream(spark, stream_root, messages[:3], gold_extra=1)  # gold != silver
+    for out in gather.both_formats(*bill, "2020-02-06T00:00+00:00"):
+        out.assert_clean()
+        out.expect_error(2, "reconciliation failed")
     assert NAME in (tmp_path / "b" / "reports" / "cobranca_2020-02-03.txt").read_text()

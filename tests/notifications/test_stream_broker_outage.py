@@ -60,7 +60,8 @@ def test_the_stream_rides_out_a_30_s_broker_outage_and_gold_ends_exact(
         engine="spark", home=private_home,
         kafka={"bootstrap_servers": None, "port": free_port(), "heap": "256m"},
         notifications={"topic": topic, "partitions": 3, "root": str(root),
-                       "trigger_seconds": 0.5, "bronze_trigger_seconds": 2})
+                       "trigger_seconds": 0.5, "bronze_trigger_seconds": 2,
+                       "max_offsets_per_trigger": 300})
     kafka_service.up(settings)
     try:
         bootstrap = endpoints.kafka_bootstrap(settings)
@@ -75,12 +76,12 @@ def test_the_stream_rides_out_a_30_s_broker_outage_and_gold_ends_exact(
 
         def traffic_and_outage() -> None:
             sender = threading.Thread(target=lambda: tallies.append(
-                produce(bootstrap, topic, spec, partitions=3, send_rate=30)), daemon=True)
-            sender.start()  # 1,800 records over ~60 s
-            deadline = time.monotonic() + 600
-            while len(progress(progress_log)) < 3 and time.monotonic() < deadline:
+                produce(bootstrap, topic, spec, partitions=3, send_rate=20)), daemon=True)
+            sender.start()  # 1,800 records over ~90 s
+            deadline = time.monotonic() + 900
+            while not progress(progress_log) and time.monotonic() < deadline:
                 if finished.wait(0.5):
-                    return  # the stream is counting (or failed: the test says why)
+                    return  # until the stream counted a batch (or failed: the test says why)
             kafka_service.down(settings)
             seen["down"] = time.time()
             seen["down_answers"] = port_answers(port)

@@ -127,3 +127,21 @@ def test_missing_token_and_refused_token_are_one_line(shop, tmp_path, monkeypatc
     assert cli.main(["orders", "extract", "--api", api, "--out", str(tmp_path / "x.csv")]) == 2
     err = capsys.readouterr().err
     assert "ESTEIRA_ORDERS__API_TOKEN" in err and not (tmp_path / "x.csv").exists()
+
+
+def test_to_kafka_sends_each_order_keyed_by_pedido_id(shop, tmp_path, monkeypatch,
+                                                      kafka_bootstrap, kafka_topic):
+    from esteira.connectors import kafka
+
+    state, api = shop
+    topic = kafka_topic(partitions=3)
+    monkeypatch.setenv("ESTEIRA_ORDERS__API_TOKEN", TOKEN)
+    settings = load_settings(home=tmp_path, orders={"root": str(tmp_path / "orders"),
+                                                    "api_page_size": 3, "topic": topic,
+                                                    "partitions": 3})
+    result = extract(settings.orders, settings.home,
+                     ExtractRequest.parse(api, None, None, True), kafka_bootstrap)
+    assert result.orders == 7
+    records = kafka.consume(kafka_bootstrap, topic, 7, timeout=30)
+    assert sorted(r.key.decode() for r in records) == sorted(str(n) for n in range(1, 8))
+    assert all(json.loads(r.value)["pedido_id"] == r.key.decode() for r in records)

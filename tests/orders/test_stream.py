@@ -107,7 +107,7 @@ def test_rules_versions_dlq_and_a_full_replay(stream_session, orders_settings, p
     assert {r[0]: r[1] for r in rejects} == offsets
     assert {(r[2], r[3]) for r in rejects} == {messages[o] for o in offsets}
     # ... and in the DLQ with Connect's headers (names and numbers only)
-    letters = kafka.consume(kafka_bootstrap, settings.orders.dlq_topic, 20, timeout=20)
+    letters = kafka.consume(kafka_bootstrap, settings.orders.dlq_topic, len(BROKEN), timeout=20)
     assert len(letters) == len(BROKEN)
     for letter in letters:
         headers = {k: v.decode() for k, v in letter.headers}
@@ -131,7 +131,7 @@ def test_rules_versions_dlq_and_a_full_replay(stream_session, orders_settings, p
                             root=str(tmp_path / "second"))
     job.consume(again, stream_session, ConsumeRequest(until_idle=3))
     assert _dump(dsn, pg_schema) == (pedidos, rejects)
-    assert len(kafka.consume(kafka_bootstrap, settings.orders.dlq_topic, 20, timeout=8)) == \
+    assert len(kafka.consume(kafka_bootstrap, settings.orders.dlq_topic, 20, timeout=6)) == \
         len(BROKEN)
 
 

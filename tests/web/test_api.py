@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from canaries import CPF, EMAIL, NAME, PHONE, SENTENCE, assert_no_canary
 from esteira.settings import Settings, load_settings
 from esteira.web.app import create_app
 
@@ -218,22 +219,38 @@ def test_a_new_version_of_the_rollup_shows_without_restarting(tmp_path: Path) ->
     assert after["version"] == before["version"] + 1
 
 
-def test_esteira_serve_listens_on_loopback(tmp_path: Path) -> None:
+def test_esteira_serve_listens_on_loopback_and_logs_no_personal_data(tmp_path: Path) -> None:
+    """The real command: empty panel before any table, then a report that carries
+    payloads by design, while nothing it prints holds a payload or a person's name."""
     port = free_port()
-    env = {**os.environ, "ESTEIRA_HOME": str(tmp_path)}
+    env = {**os.environ, "ESTEIRA_HOME": str(tmp_path),
+           "ESTEIRA_NOTIFICATIONS__ROOT": str(tmp_path / "n")}
     proc = subprocess.Popen([sys.executable, "-m", "esteira.cli", "serve", "--port", str(port)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                body = httpx.get(f"http://127.0.0.1:{port}/api/customers", timeout=5).json()
+                body = httpx.get(f"{url}/api/customers", timeout=5).json()
                 break
             except httpx.TransportError:
                 assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
                 time.sleep(0.2)
         assert body["total_customers"] == 0  # no tables yet: an empty panel, not an error
+        payload = f"{SENTENCE} {CPF} {EMAIL} {PHONE}"
+        write_stream_tables(tmp_path / "n", [
+            Msg("P1", 77, NAME, "Whatsapp", utc("2020-02-03T14:00:00+00:00"), payload)],
+            datetime.now(UTC))
+        time.sleep(1.2)  # web.table_refresh_seconds
+        assert _get(url, "/api/customers", q=NAME).json()["total_customers"] == 1
+        assert payload in _get(url, "/customers/77/report", day=DAY).text  # by design
+        for path, params in [("/", {"q": NAME}), ("/customers/77", {"day": DAY}),
+                             ("/customers/77/bill", {"day": DAY}),
+                             ("/api/customers", {"day": CPF}), ("/customers/78", {})]:
+            _get(url, path, **params)
     finally:
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=20)
+        out, err = proc.communicate(timeout=20)
     assert f"http://127.0.0.1:{port}/" in err
+    assert_no_canary(out + err, "esteira serve's output")

@@ -82,17 +82,16 @@ class BillingResult:
 
 def run(settings: Settings, session: SparkSession, request: BillingRequest) -> BillingResult:
     cfg = settings.billing
-    with track_run(settings.runs_file, "billing.daily", settings.engine) as rec:
+    with track_run(settings.runs_file, "notifications.billing", settings.engine) as rec:
         start, end = transforms.day_window(*day_bounds(request.day, cfg.timezone))
         with step(f"Counting {request.day.isoformat()} ({cfg.timezone}) in gold"):
-            counts = {(int(r["customer_id"]), r["channel"]):
-                      (r["customer_name"], int(r["notifications"])) for r in
+            counts = {_key(r): (r["customer_name"], int(r["notifications"])) for r in
                       transforms.gold_counts(io.read_gold(settings, session), start, end)
-                      .collect()}
+                      .toArrow().to_pylist()}
         with step("Reconciling with silver's distinct message_ids"):
-            distinct = {(int(r["customer_id"]), r["channel"]): int(r["notifications"])
-                        for r in transforms.silver_distinct_counts(
-                            io.read_silver(settings, session), start, end).collect()}
+            distinct = {_key(r): int(r["notifications"]) for r in
+                        transforms.silver_distinct_counts(io.read_silver(settings, session),
+                                                          start, end).toArrow().to_pylist()}
             reconcile(counts, distinct)
         rec.inputs["gold_lines"] = len(counts)
         rec.inputs["silver_messages"] = sum(distinct.values())
@@ -108,14 +107,18 @@ def run(settings: Settings, session: SparkSession, request: BillingRequest) -> B
             with step(f"Writing the bill ({plan.status})"):
                 io.write_partitions(session, settings, plan.partitions)
         rec.outputs["bill_lines"] = sum(len(v) for v in plan.partitions.values())
-        kept = {d: [r for r in existing if r["billing_date"] == d] for d in (request.day,)}
-        bills = {**kept, **plan.partitions}  # each day's bill as it now stands
+        bills = {request.day: [r for r in existing if r["billing_date"] == request.day],
+                 **plan.partitions}  # each day's bill as it now stands
         folder = request.out or io.reports_dir(settings)
         written = []
         for day in sorted(bills):
             written += io.write_bill_files(bills[day], day, folder)
         lines = bills[request.day]
     return BillingResult(request.day, plan.status, lines, plan.adjustments, written)
+
+
+def _key(row: dict[str, Any]) -> tuple[int, str]:
+    return int(row["customer_id"]), row["channel"]
 
 
 def reconcile(counts: dict[tuple[int, str], tuple[str, int]],

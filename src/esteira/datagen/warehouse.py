@@ -141,7 +141,7 @@ def generate(dsn: str, schema: str, associados: int, movimentos: int, seed: int 
 def mutate(dsn: str, schema: str, seed: int = 1) -> dict[str, int]:
     """One day of changes after the latest one in the source: new associados (0.5%),
     1% of associados with a changed estado_civil, escolaridade or e-mail, new cards,
-    new movements (1%) and corrections to 0.1% of the last week's movements."""
+    new movements (1%) and corrections to 5% of the last week's movements."""
     s = sql.Identifier(schema).as_string(None)
     with pg.connect(dsn) as conn, conn.transaction():
         n_assoc, top_assoc = conn.execute(
@@ -177,7 +177,7 @@ def mutate(dsn: str, schema: str, seed: int = 1) -> dict[str, int]:
         corrected = conn.execute(
             f"UPDATE {s}.movimento SET vlr_transacao = round(vlr_transacao * 0.9, 2), "
             f"atualizado_em = {at_zone('id')} WHERE data_movimento >= TIMESTAMP '{last.date()}' - "
-            f"interval '7 days' AND id <= {top_mov} AND {_h('id', 35, seed)} % 100 = 0"
+            f"interval '7 days' AND id <= {top_mov} AND {_h('id', 35, seed)} % 20 = 0"
         ).rowcount
     return {"new_associados": new_assoc, "changed_associados": changed,
             "new_movimentos": new_mov, "corrected_movimentos": corrected}

@@ -49,7 +49,8 @@ def step_command(
     as_json: JsonOpt = False,
 ) -> None:
     """One step, as `run all` runs it (to rerun a step, or a step of another day).
-    Exit status 1 when it failed, 99 when this build does not have its command."""
+    Exit status 1 when it failed, 99 when it is disabled or this build lacks its command
+    (a scheduler's task is then skipped)."""
     settings = cli_common.settings()
     when = run_date(settings, day)
     [outcome] = run_steps(plan(settings, when, [name]))

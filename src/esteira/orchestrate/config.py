@@ -1,8 +1,9 @@
 """The `run` settings section: which steps `esteira run all` runs, in order, and their inputs.
 
 Each step is an `esteira` command line (without the global options) whose arguments may
-name `{date}` (the run date, AAAA-MM-DD), `{month}` (its AAAA-MM), `{data}` (run.data_dir,
-default <home>/demo: the layout `make demo` writes) and `{home}`. The defaults below are
+name `{date}` (the run date, AAAA-MM-DD), `{date-N}` (N days before it), `{month}` (its
+AAAA-MM), `{data}` (run.data_dir, default <home>/demo: the layout `make demo` writes) and
+`{home}`. The defaults below are
 that demo layout; a deployment points them at its own locations in conf/esteira.yaml:
 
     run:
@@ -39,7 +40,7 @@ def _default_steps() -> dict[str, StepSettings]:
     success (`after` is empty): a failed system does not stop the next."""
     d = "{data}"
     steps: dict[str, list[str]] = {
-        "warehouse": ["warehouse", "load", "--date", "{date}"],
+        "warehouse": ["warehouse", "run", "--date", "{date}"],
         "quarantine": ["quarantine", "build", "--date", "{date}", "--sources", f"{d}/quarantine"],
         "portfolio": ["portfolio", "assign", "--clients", f"{d}/portfolio/clients",
                       "--managers", f"{d}/portfolio/managers", "--out", f"{d}/portfolio/out"],
@@ -47,7 +48,8 @@ def _default_steps() -> dict[str, StepSettings]:
                      "--out", f"{d}/invoices/averages.csv"],
         "chatbot": ["chatbot", "answers", "--input", f"{d}/chatbot/lake",
                     "--out", f"{d}/chatbot/out"],
-        "billing": ["notifications", "billing", "--date", "{date}"],
+        # yesterday's bill: a draft until billing.grace_hours after the day, then final
+        "billing": ["notifications", "billing", "--date", "{date-1}"],
     }
     return {name: StepSettings(command=command) for name, command in steps.items()}
 

@@ -6,16 +6,18 @@ unavailable, so `run all` reports it as skipped instead of failing on it.
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from esteira.errors import ConfigError, InputError
 from esteira.settings import Settings
 
-PLACEHOLDERS = ("date", "month", "data", "home")
+PLACEHOLDERS = ("date", "date-N", "month", "data", "home")
+_DAYS_BEFORE = re.compile(r"^date-(\d{1,3})$")  # {date-1}: the day before the run date
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class PlannedStep:
     argv: list[str]  # `esteira` arguments, placeholders filled in
     after: list[str]
     available: bool  # the command exists in this build
+    enabled: bool = True  # `run step` of a disabled step skips it
 
     @property
     def command_line(self) -> str:
@@ -41,7 +44,8 @@ def run_date(settings: Settings, value: str | None) -> date:
 
 
 def plan(settings: Settings, day: date, only: list[str] | None = None) -> list[PlannedStep]:
-    """The enabled steps in their configured order (or just `only`, in that order)."""
+    """The enabled steps in their configured order (or just `only`, in that order, the
+    disabled ones among them planned as such)."""
     steps = settings.run.steps
     for name, step in steps.items():
         unknown = [a for a in step.after if a not in steps]
@@ -55,14 +59,20 @@ def plan(settings: Settings, day: date, only: list[str] | None = None) -> list[P
               "data": str(settings.run.folder(settings.home)), "home": str(settings.home)}
     return [
         PlannedStep(name, [_fill(a, values, name) for a in steps[name].command],
-                    list(steps[name].after), find_command(steps[name].command) is not None)
+                    list(steps[name].after), find_command(steps[name].command) is not None,
+                    steps[name].enabled)
         for name in names
     ]
 
 
 def _fill(arg: str, values: dict[str, str], step: str) -> str:
     fields = {f for _, f, _, _ in string.Formatter().parse(arg) if f is not None}
-    unknown = fields - set(PLACEHOLDERS)
+    for name in fields:
+        before = _DAYS_BEFORE.match(name)
+        if before:
+            day = date.fromisoformat(values["date"]) - timedelta(days=int(before.group(1)))
+            values = {**values, name: day.isoformat()}
+    unknown = fields - set(values)
     if unknown:
         raise ConfigError(
             f"run.steps.{step}.command: unknown placeholder {{{sorted(unknown)[0]}}}; "

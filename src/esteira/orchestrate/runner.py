@@ -48,7 +48,10 @@ def run_steps(steps: list[PlannedStep]) -> list[Outcome]:
     done: dict[str, Outcome] = {}
     for step in steps:
         blocked = [a for a in step.after if a in done and done[a].status != "succeeded"]
-        if not step.available:
+        if not step.enabled:
+            outcome = Outcome(step.name, step.command_line, "skipped",
+                              reason=f"disabled (run.steps.{step.name}.enabled: false)")
+        elif not step.available:
             outcome = Outcome(step.name, step.command_line, "skipped",
                               reason=f"`esteira {' '.join(step.argv[:2])}` is not in this "
                               f"build yet (declared in run.steps.{step.name})")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 Action = Literal["warn", "drop", "fail"]
 
@@ -93,6 +93,16 @@ class OrdersSettings(BaseModel):
     api_timeout_seconds: float = Field(30, gt=0)
     api_max_attempts: int = Field(6, ge=1, description="tries per page on 429/5xx")
     api_max_wait_seconds: float = Field(60, gt=0, description="cap on one back-off wait")
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, given: dict[str, Action]) -> dict[str, Action]:
+        """A partial map changes those rules' actions; the others keep their default."""
+        unknown = sorted(set(given) - set(RULE_ACTIONS))
+        if unknown:
+            raise ValueError(f"unknown rule(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(RULE_ACTIONS)}")
+        return {**RULE_ACTIONS, **given}
 
     def folder(self, home: Path) -> Path:
         return self.root if self.root is not None else home / "orders"

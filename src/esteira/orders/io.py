@@ -13,10 +13,11 @@ CONFLICT (pedido_id) DO UPDATE ... WHERE (pedidos.versao, pedidos.kafka_offset) 
 whatever batch or replay it arrives in. Rejects go in with ON CONFLICT DO NOTHING (key:
 topic, partition, offset), so a new consumer re-reading the topic adds none twice.
 
-The dead-letter topic is written after that commit and then flagged in the marker
-(`dlq_enviada`): a batch replayed between the two sends its dead letters again (at least
-once, only in that window); each carries its source topic/partition/offset in headers,
-which identify it.
+The dead-letter topic gets the rejects that transaction stored (RETURNING: a record
+rejected by an earlier consumer of the topic is not sent again), after the commit; the
+marker is then flagged (`dlq_enviada`). A batch replayed between the two re-sends its
+dead letters (at least once, only in that window of milliseconds); each carries its
+source topic/partition/offset in headers, which identify it.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ either engine, without writing anything.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from esteira import endpoints, streaming
 from esteira.connectors import delta, kafka
-from esteira.errors import ConfigError, EngineError
+from esteira.errors import ConfigError, EngineError, InputError
 from esteira.orders import io, transforms
 from esteira.orders.config import OrdersSettings
 from esteira.orders.schemas import PEDIDOS_COLUMNS
@@ -202,7 +203,24 @@ def check(settings: Settings, session: SparkSession, request: CheckRequest) -> Q
         records = transforms.export_records(canonical)
         flagged = transforms.flag(transforms.normalise(records, cfg), io.known_cities(session),
                                   rules)
-        report = measure(flagged, rules)
+        try:
+            report = measure(flagged, rules)
+        except Exception as exc:  # Sail's CSV reader stops at a row of the wrong width
+            raise _unreadable_row(request.export, exc) from None
         run_rec.inputs["export"] = report.rows
         run_rec.record_quality("orders", report)
     return report
+
+
+_CSV_WIDTH = re.compile(r"incorrect number of fields for line (\d+), expected (\d+) got (\d+)")
+
+
+def _unreadable_row(path: Path, exc: Exception) -> Exception:
+    """A row whose field count differs from the header's, named by its line (Sail stops
+    there; JVM Spark reads it permissively and the rules flag it). Only the numbers of
+    the engine's message are kept: its text may quote the row."""
+    found = _CSV_WIDTH.search(str(exc))
+    if found is None:
+        return InputError(str(path), f"cannot be read as CSV ({type(exc).__name__})")
+    line, expected, got = found.groups()
+    return InputError(str(path), f"line {line}: {got} fields, the header has {expected}")

@@ -72,6 +72,7 @@ class _Counter:
 def produce(bootstrap: str, cfg: OrdersSettings, request: ProduceRequest,
             show_progress: bool = True) -> ProduceResult:
     """Sends every row of the export; returns delivered/failed counts and broken lines."""
+    layout = _layout(request.csv, cfg)
     kafka.ensure_topic(bootstrap, request.topic, cfg.partitions)
     kafka.ensure_topic(bootstrap, cfg.dlq_topic, 1)
     result = ProduceResult()
@@ -82,7 +83,7 @@ def produce(bootstrap: str, cfg: OrdersSettings, request: ProduceRequest,
     started = time.monotonic()
     with _progress(show_progress) as bar:
         task = bar.add_task(f"{request.csv.name} -> {request.topic}", total=total)
-        for line, row in _rows(request.csv, cfg):
+        for line, row in _rows(request.csv, layout):
             bar.advance(task)
             if isinstance(row, bytes):
                 result.unparseable_lines.append(line)
@@ -106,31 +107,43 @@ def produce(bootstrap: str, cfg: OrdersSettings, request: ProduceRequest,
     return result
 
 
-def _rows(path: Path, cfg: OrdersSettings) -> Iterator[tuple[int, dict[str, str] | bytes]]:
-    """(line number, canonical row) or (line number, the raw bytes of a broken record)."""
+@dataclass(frozen=True)
+class _Layout:
+    delimiter: str
+    width: int
+    positions: list[tuple[int, str]]  # (field index, canonical column)
+
+
+def _layout(path: Path, cfg: OrdersSettings) -> _Layout:
+    """The header: delimiter, width, which field is which column (checked before any
+    message is sent: a missing required column sends nothing)."""
     with path.open("rb") as fh:
         head = fh.readline()
-        try:
-            header_text = head.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise InputError(str(path), "line 1 (header) is not UTF-8 text") from None
-        delimiter = ";" if header_text.count(";") > header_text.count(",") else ","
-        header = next(csv.reader([header_text], delimiter=delimiter), [])
-        mapping = transforms.header_mapping(header, cfg.columns)
-        missing = [c for c in REQUIRED if c not in mapping.values()]
-        if missing:
-            raise InputError(str(path), f"line 1 (header): missing column(s) "
-                             f"{', '.join(missing)}; found {', '.join(header) or 'none'}")
-        positions = [(i, mapping[name]) for i, name in enumerate(header) if name in mapping]
+    try:
+        header_text = head.decode("utf-8-sig").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise InputError(str(path), "line 1 (header) is not UTF-8 text") from None
+    delimiter = ";" if header_text.count(";") > header_text.count(",") else ","
+    header = next(csv.reader([header_text], delimiter=delimiter), [])
+    mapping = transforms.header_mapping(header, cfg.columns)
+    missing = [c for c in REQUIRED if c not in mapping.values()]
+    if missing:
+        raise InputError(str(path), f"line 1 (header): missing column(s) "
+                         f"{', '.join(missing)}; found {', '.join(header) or 'none'}")
+    return _Layout(delimiter, len(header),
+                   [(i, mapping[name]) for i, name in enumerate(header) if name in mapping])
+
+
+def _rows(path: Path, layout: _Layout) -> Iterator[tuple[int, dict[str, str] | bytes]]:
+    """(line number, canonical row) or (line number, the raw bytes of a broken record)."""
+    with path.open("rb") as fh:
+        fh.readline()
         for number, raw in enumerate(fh, start=2):
             if not raw.strip():
                 continue
-            parsed = _parse_line(raw, delimiter, len(header))
-            if parsed is None:
-                yield number, raw.rstrip(b"\r\n")
-                continue
-            row = {canon: parsed[i] for i, canon in positions}
-            if not row.get("pedido_id", "").strip():
+            parsed = _parse_line(raw, layout.delimiter, layout.width)
+            row = None if parsed is None else {c: parsed[i] for i, c in layout.positions}
+            if row is None or not row.get("pedido_id", "").strip():
                 yield number, raw.rstrip(b"\r\n")
                 continue
             yield number, row

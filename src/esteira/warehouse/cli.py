@@ -45,6 +45,22 @@ def status() -> None:
     ))
 
 
+@app.command("reset")
+def reset(
+    yes: Annotated[bool, typer.Option("--yes", help="really drop the warehouse's tables")]
+    = False,
+) -> None:
+    """Drops every warehouse table, so that the next run is a full load."""
+    from esteira.errors import ConfigError
+    from esteira.warehouse import job
+
+    if not yes:
+        raise ConfigError("warehouse reset drops every warehouse table: add --yes")
+    needs_engine = settings().warehouse.target == "delta"
+    job.reset(settings(), session() if needs_engine else None)
+    typer.echo("warehouse tables dropped")
+
+
 @app.command("history")
 def history(
     associado: Annotated[int, typer.Option("--associado", help="the associado's id")],

@@ -62,6 +62,12 @@ class DeltaTarget:
                 frame = self.session.createDataFrame(rows, _DIM_SCHEMAS[table])
                 delta.write(frame, self.path(table))
 
+    def reset(self) -> None:
+        """Removes every warehouse table: the next run is a full load."""
+        import shutil
+
+        shutil.rmtree(self.root, ignore_errors=True)
+
     def read(self, table: str) -> DataFrame:
         if not delta.exists(self.path(table)):
             raise InputError(f"warehouse table {table}", "does not exist yet: run the step "
@@ -92,8 +98,8 @@ class DeltaTarget:
     def fact_inputs(
         self, after: datetime | None, upto: datetime | None
     ) -> tuple[DataFrame, DataFrame]:
-        """As PostgresTarget.fact_inputs: loaded movements plus those of associados whose
-        versions changed since `after`, and their current facts."""
+        """As PostgresTarget.fact_inputs: loaded movements, those of associados whose
+        versions changed since `after` and those on an unknown member; their facts."""
         trusted = self.read("trusted_movimento")
         facts = self.read("fato_movimentacao_cartao")
         where = _between("carregado_em", after, upto)
@@ -103,8 +109,11 @@ class DeltaTarget:
         cards = self.read("trusted_cartao").join(
             changed.select(F.col("id_associado")).distinct(), "id_associado", "left_semi"
         ).select(F.col("id").alias("id_cartao"))
+        unknown = facts.filter((F.col("sk_cartao") < 0) | (F.col("sk_associado") < 0)
+                               | (F.col("sk_conta") < 0)).select(F.col("id_movimento").alias("id"))
         movements = trusted.filter(where).unionByName(
-            trusted.join(cards, "id_cartao", "left_semi")).dropDuplicates(["id"])
+            trusted.join(cards, "id_cartao", "left_semi")).unionByName(
+            trusted.join(unknown, "id", "left_semi")).dropDuplicates(["id"])
         ids = movements.select(F.col("id").alias("id_movimento"))
         return movements, facts.join(ids, "id_movimento", "left_semi")
 

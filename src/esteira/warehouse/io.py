@@ -175,11 +175,21 @@ class PostgresTarget:
         """Tables, indexes and unknown members, created when missing (idempotent)."""
         with pg.connect(self.dsn) as conn, conn.transaction():
             ident = sql.Identifier(self.schema).as_string(conn)
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident}")
             for statement in DDL:
                 conn.execute(statement.replace("{s}", ident))
             for statement in _UNKNOWN:
                 conn.execute(statement.replace("{s}", ident),
                              {"k": unknown, "end": open_end, "from": first_from})
+
+    def reset(self) -> None:
+        """Drops every warehouse table (one transaction): the next run is a full load."""
+        from esteira.warehouse.schemas import TABLES
+
+        with pg.connect(self.dsn) as conn, conn.transaction():
+            for table in (*TABLES, CONTROL):
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(
+                    sql.Identifier(self.schema, table)))
 
     def read(self, table: str, where: str | None = None) -> DataFrame:
         query = f"SELECT * FROM {self.qualified(table)}" + (f" WHERE {where}" if where else "")
@@ -218,15 +228,18 @@ class PostgresTarget:
         self, after: datetime | None, upto: datetime | None
     ) -> tuple[DataFrame, DataFrame]:
         """Trusted movements loaded in (after, upto], plus those of associados whose
-        dimension rows changed since `after` (their version may have split); and the
-        fact rows those movements have now."""
+        dimension rows changed since `after` (their version may have split) and those
+        whose fact still has an unknown member (the card may have arrived); and the fact
+        rows those movements have now."""
         s = sql.Identifier(self.schema).as_string(None)
         changed = (f"SELECT c.id FROM {s}.trusted_cartao c WHERE c.id_associado IN "
                    f"(SELECT id_associado FROM {s}.dim_associado WHERE "
                    f"{_between('carregado_em', after, None)})")
+        unknown = (f"SELECT id_movimento FROM {s}.fato_movimentacao_cartao "
+                   "WHERE sk_cartao < 0 OR sk_associado < 0 OR sk_conta < 0")
         where = _between("carregado_em", after, upto)
-        if after is not None:
-            where = f"({where}) OR id_cartao IN ({changed})"
+        if after is not None:  # + late-arriving members: facts still on the unknown one
+            where = f"({where}) OR id_cartao IN ({changed}) OR id IN ({unknown})"
         movements = self.read("trusted_movimento", where)
         facts = self.read("fato_movimentacao_cartao", None if after is None else (
             f"id_movimento IN (SELECT id FROM {s}.trusted_movimento WHERE {where})"))

@@ -83,6 +83,11 @@ def run(settings: Settings, session: SparkSession, request: WarehouseRequest) ->
         target = make_target(settings, session)
         with StagingArea(session, settings.home / "warehouse" / "staging", run_.run_id) as stage:
             ctx = _Context(settings, cfg, session, target, request, stage, run_)
+            if "raw" in request.steps:  # bad input stops the run before anything is made
+                try:
+                    ctx.declared = io.check_source(_source_dsn(settings), cfg.source_schema)
+                except EsteiraError as exc:
+                    raise EsteiraError(f"step raw failed: {exc}") from None
             with step(f"Preparing the warehouse ({cfg.target})"):
                 target.prepare(cfg.unknown_key, ctx.open_end, ctx.first_from)
             for name in request.steps:
@@ -109,6 +114,7 @@ class _Context:
     request: WarehouseRequest
     stage: StagingArea
     run: Run
+    declared: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def open_end(self) -> datetime:
@@ -135,8 +141,7 @@ def _record(run: Run, outcome: StepResult) -> None:
 def _raw(ctx: _Context) -> StepResult:
     """The source as read (+ ingerido_em): small tables whole, movements since the mark."""
     cfg, out = ctx.cfg, StepResult("raw")
-    dsn = make_conninfo(endpoints.postgres_dsn(ctx.settings), dbname=cfg.source_database)
-    declared = io.check_source(dsn, cfg.source_schema)
+    dsn, declared = _source_dsn(ctx.settings), ctx.declared
     mark = ctx.target.marks().get("raw_movimento", {}).get("high_water_mark")
     writes = []
     for table in SOURCE:
@@ -199,15 +204,16 @@ def _dims(ctx: _Context) -> StepResult:
     """dim_associado (SCD2), dim_conta and dim_cartao (type 1), dim_data (calendar)."""
     cfg, out, t = ctx.cfg, StepResult("dims"), ctx.target
     events = t.read("trusted_associado")
-    scd2 = ctx.stage("dim_associado", transforms.scd2_changes(
-        t.read("dim_associado"), events, ctx.load_ts, ctx.open_end, cfg.unknown_key))
-    conta = ctx.stage("dim_conta", transforms.type1_changes(
+    # each frame of changes is used once (by the bulk load): no staging, no extra pass
+    scd2 = transforms.scd2_changes(
+        t.read("dim_associado"), events, ctx.load_ts, ctx.open_end, cfg.unknown_key)
+    conta = transforms.type1_changes(
         t.read("dim_conta"), t.read("trusted_conta"), "conta",
-        ["tipo", "data_criacao", "id_associado"], ctx.load_ts, cfg.unknown_key))
-    cartao = ctx.stage("dim_cartao", transforms.type1_changes(
+        ["tipo", "data_criacao", "id_associado"], ctx.load_ts, cfg.unknown_key)
+    cartao = transforms.type1_changes(
         t.read("dim_cartao"), t.read("trusted_cartao"), "cartao",
         ["num_cartao", "nom_impresso", "data_criacao", "id_conta", "id_associado"],
-        ctx.load_ts, cfg.unknown_key))
+        ctx.load_ts, cfg.unknown_key)
     writes = [io.Write("dim_associado", scd2, "upsert"), io.Write("dim_conta", conta, "upsert"),
               io.Write("dim_cartao", cartao, "upsert")]
     first, last = t.day_span(cfg.timezone)
@@ -218,9 +224,6 @@ def _dims(ctx: _Context) -> StepResult:
         rows = transforms.calendar_rows(first, last, dict(days))
         calendar = ctx.session.createDataFrame(rows, transforms.DIM_DATA_SCHEMA)
         writes.append(io.Write("dim_data", calendar, "missing"))
-    for name, frame in (("dim_associado", scd2), ("dim_conta", conta), ("dim_cartao", cartao)):
-        for row in frame.groupBy("_acao").count().collect():
-            out.read[f"{name}.{'inserts' if row['_acao'] == 'I' else 'updates'}"] = row["count"]
     marks = [io.Mark(w.table) for w in writes]
     out.wrote = t.apply(writes, marks, ctx.load_ts, check="dims")
     return out
@@ -274,6 +277,11 @@ _STEPS = {"raw": _raw, "trusted": _trusted, "dims": _dims, "facts": _facts,
           "extract": _extract}
 
 
+def _source_dsn(settings: Settings) -> str:
+    return make_conninfo(endpoints.postgres_dsn(settings),
+                         dbname=settings.warehouse.source_database)
+
+
 def make_target(settings: Settings, session: SparkSession) -> io.PostgresTarget | DeltaTarget:
     """The configured warehouse: the PostgreSQL database (default) or Delta tables."""
     cfg = settings.warehouse
@@ -301,3 +309,8 @@ def history(settings: Settings, session: SparkSession, associado: int) -> list[d
     frame = make_target(settings, session).read("dim_associado")
     rows = frame.filter(F.col("id_associado") == associado).orderBy("valid_from").collect()
     return [r.asDict() for r in rows]
+
+
+def reset(settings: Settings, session: SparkSession | None) -> None:
+    """Drops the warehouse's tables (`warehouse reset --yes`)."""
+    make_target(settings, session).reset()  # type: ignore[arg-type]

@@ -67,8 +67,13 @@ def tidy(column: str) -> Column:
 
 
 def titled(column: str) -> Column:
-    """'  ENSINO   superior ' -> 'Ensino Superior': one case for codes and names."""
-    return F.initcap(F.lower(tidy(column)))
+    """'  ENSINO   superior ' -> 'Ensino Superior', 'PÓS-GRADUAÇÃO' -> 'Pós-graduação':
+    each space-separated word capitalised (not initcap: the engines disagree on whether
+    a hyphen starts a word)."""
+    words = F.split(F.lower(tidy(column)), " ")
+    capital = F.transform(words, lambda w: F.concat(F.upper(F.substring(w, 1, 1)),
+                                                    F.substring(w, 2, 1000)))
+    return F.array_join(capital, " ")
 
 
 def clean(raw: DataFrame, table: str, load_date: date) -> DataFrame:

@@ -45,7 +45,7 @@ def create_app(settings: Settings, queries: Queries | None = None) -> FastAPI:
     if queries is None:
         queries = Queries(settings.notifications.folder(settings.home).resolve(),
                           (settings.billing.folder(settings.home) / "bills").resolve(), tz,
-                          settings.web.table_refresh_seconds)
+                          settings.web.table_refresh_seconds, settings.web.gold_cache_rows)
     app = FastAPI(title="Painel de Notificações (esteira)", version="1",
                   description="Read-only: notification counts per customer, per-minute "
                   "detail, detailed reports and daily bills. Times are ISO 8601.")

@@ -23,6 +23,10 @@ class WebSettings(BaseModel):
     table_refresh_seconds: float = Field(
         1.0, ge=0, description="a request older than this since the last look at a Delta "
         "table's log brings the handle up to the latest version (incremental)")
+    gold_cache_rows: int = Field(
+        6_000_000, ge=0, description="gold rows kept in memory, sorted by customer, for "
+        "customers' per-minute charts (about 25 bytes a row: 6M, about 150 MB; a day of "
+        "5,000 customers is about 3M)")
     assets: Path | None = Field(
         None, description="folder of the front-end libraries (npm ci); default "
         "src/esteira/web/node_modules")

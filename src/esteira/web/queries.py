@@ -13,7 +13,6 @@ local midnight to local midnight in `billing.timezone`.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -22,107 +21,15 @@ from typing import Any
 
 import polars as pl
 import pyarrow.dataset as ds
-from deltalake import DeltaTable
 
 from esteira.billing.render import day_bounds
+from esteira.web.handles import DeltaHandle, SortedFiles, empty_minutes
 
 ROLLUP_COLUMNS = ["customer_id", "customer_name", "channel", "event_date", "event_hour",
                   "notifications", "last_minute", "last_minute_notifications"]
 SORTS = ("notifications", "customer_name", "last_minute")
 _REPORT_COLUMNS = ["message_id", "customer_id", "customer_name", "channel", "payload",
                    "event_datetime"]
-
-
-def _has_commit(path: Path) -> bool:
-    log_dir = path / "_delta_log"
-    return log_dir.is_dir() and next(log_dir.glob("*.json"), None) is not None
-
-
-class DeltaHandle:
-    """One Delta table kept open for the life of the web process.
-
-    A request looks at the table's log at most every `refresh_seconds` (the stream
-    commits every few seconds; twenty requests in flight should not list the log twenty
-    times); the handle then moves to the latest version, reading only the new commits."""
-
-    def __init__(self, path: Path, refresh_seconds: float) -> None:
-        self.path = path
-        self.refresh_seconds = refresh_seconds
-        self._table: DeltaTable | None = None
-        self._looked = 0.0
-        self._lock = threading.Lock()
-        # building an Arrow dataset lists the version's files (tens of ms): once per
-        # version and partition filter
-        self._datasets: dict[tuple, ds.Dataset] = {}
-        self._datasets_version: int | None = None
-
-    def _current(self) -> DeltaTable | None:
-        now = time.monotonic()
-        if self._table is None:
-            if not _has_commit(self.path):
-                return None
-            self._table = DeltaTable(str(self.path))
-            self._looked = now
-        elif now - self._looked >= self.refresh_seconds:
-            self._table.update_incremental()
-            self._looked = now
-        return self._table
-
-    def snapshot(self, dates: list[date] | None = None,
-                 column: str = "event_date") -> tuple[int, ds.Dataset] | None:
-        """(version, Arrow dataset) of the latest version, pruned to partitions
-        `column` in `dates` when given; None while the table does not exist."""
-        with self._lock:
-            table = self._current()
-            if table is None:
-                return None
-            version = table.version()
-            if version != self._datasets_version:
-                self._datasets.clear()
-                self._datasets_version = version
-            key = (column, None if dates is None else tuple(dates))
-            dataset = self._datasets.get(key)
-            if dataset is None:
-                partitions = None if dates is None else [
-                    (column, "in", [d.isoformat() for d in dates])]
-                dataset = table.to_pyarrow_dataset(file_pruning_predicate=partitions)
-                if len(self._datasets) >= 64:  # a few days' worth of customer pages
-                    self._datasets.clear()
-                self._datasets[key] = dataset
-            return version, dataset
-
-    def files(self, dates: list[date], column: str = "event_date") -> tuple[int, list[str]] | None:
-        """(version, Parquet files) of the partitions `column` in `dates`, for reads of
-        data columns only (partition values live in the log, not in the files). None
-        when the table does not exist, or its files need the log to be read right
-        (deletion vectors, column mapping): then use `snapshot`."""
-        with self._lock:
-            table = self._current()
-            if table is None or self._needs_log(table):
-                return None
-            version = table.version()
-            if version != self._datasets_version:
-                self._datasets.clear()
-                self._datasets_version = version
-            key = ("files", column, tuple(dates))
-            found = self._datasets.get(key)
-            if found is None:
-                found = table.file_uris(file_pruning_predicate=[
-                    (column, "in", [d.isoformat() for d in dates])])
-                if len(self._datasets) >= 64:
-                    self._datasets.clear()
-                self._datasets[key] = found
-            return version, found
-
-    @staticmethod
-    def _needs_log(table: DeltaTable) -> bool:
-        features = set(table.protocol().reader_features or [])
-        return bool(features & {"deletionVectors", "columnMapping"})
-
-    def version(self) -> int | None:
-        with self._lock:
-            table = self._current()
-            return None if table is None else table.version()
 
 
 @dataclass(frozen=True)
@@ -137,6 +44,16 @@ class Day:
     def of(cls, day: date, tz: str) -> Day:
         start, end = day_bounds(day, tz)
         return cls(day, start, end)
+
+    def utc_hours(self) -> list[tuple[date, int]]:
+        """The UTC (date, hour) partitions of gold that the day overlaps (24 for a
+        zone with a whole-hour offset, 25 when its offset has minutes)."""
+        hour = self.start.replace(minute=0, second=0, microsecond=0)
+        out = []
+        while hour < self.end:
+            out.append((hour.date(), hour.hour))
+            hour += timedelta(hours=1)
+        return out
 
     def utc_dates(self) -> list[date]:
         """The UTC dates (gold's and silver's event_date partitions) the day spans."""
@@ -158,8 +75,9 @@ class Queries:
     """Every read of the dashboard, over handles opened once."""
 
     def __init__(self, notifications_root: Path, bills_path: Path, tz: str,
-                 refresh_seconds: float = 1.0) -> None:
+                 refresh_seconds: float = 1.0, gold_cache_rows: int = 6_000_000) -> None:
         self.tz = tz
+        self.gold_files = SortedFiles(gold_cache_rows)
         self.gold = DeltaHandle(notifications_root / "gold", refresh_seconds)
         self.rollup = DeltaHandle(notifications_root / "rollup", refresh_seconds)
         self.silver = DeltaHandle(notifications_root / "silver", refresh_seconds)
@@ -263,14 +181,13 @@ class Queries:
         """Gold's notifications per minute and channel of one customer's day."""
         bounds = Day.of(day, self.tz)
         columns = ["minute", "channel", "notifications"]
-        files = self.gold.files(bounds.utc_dates())
-        if files is not None:  # polars reads the day's files in parallel: ~4x pyarrow's
-            frame = (pl.scan_parquet(files[1]).filter(pl.col("customer_id") == customer_id)
-                     .select(columns).collect()) if files[1] else _empty_minutes()
+        files = self.gold.files(bounds.utc_dates(), hours=bounds.utc_hours())
+        if files is not None:
+            frame = self.gold_files.customer_rows(files[1], customer_id)
         else:
             snap = self.gold.snapshot(bounds.utc_dates())
             if snap is None:
-                return _empty_minutes()
+                return empty_minutes()
             frame = pl.from_arrow(snap[1].to_table(
                 columns=columns, filter=ds.field("customer_id") == customer_id))
         frame = frame.with_columns(
@@ -313,11 +230,6 @@ class Queries:
             return []
         return frame.sort(["billing_date", "line_type", "channel"],
                           descending=[True, False, False]).to_dicts()
-
-
-def _empty_minutes() -> pl.DataFrame:
-    return pl.DataFrame(schema={"minute": pl.Datetime("us", "UTC"), "channel": pl.String,
-                                "notifications": pl.Int64})
 
 
 def _empty_rollup() -> pl.DataFrame:

@@ -1,0 +1,104 @@
+"""`esteira services cluster up|status|down` on a private home: one worker to keep it cheap.
+
+The full two-worker cluster running every job is tests/cluster (make test-cluster).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from esteira import cli
+from esteira.errors import ConfigError
+from esteira.services import cluster
+from esteira.services.local import pid_alive, port_answers, read_state
+from esteira.settings import load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def cluster_home() -> Iterator[Path]:
+    home = Path(tempfile.mkdtemp(prefix="esteira-cluster-svc-"))
+    (home / "jars").mkdir()
+    (home / "jars" / "spark").symlink_to(REPO / ".esteira" / "jars" / "spark")
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def test_up_status_down_with_a_taken_port(cluster_home: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("ESTEIRA_HOME", str(cluster_home))
+    monkeypatch.setenv("ESTEIRA_CLUSTER__WORKERS", "1")
+    settings = load_settings()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        monkeypatch.setenv("ESTEIRA_CLUSTER__MASTER_PORT", str(taken))
+        settings = load_settings()
+        try:
+            _lifecycle(settings, taken, capsys)
+        finally:
+            cluster.down(settings)
+
+
+def _lifecycle(settings, taken: int, capsys) -> None:
+    assert not cluster.status(settings).running
+
+    first = cluster.up(settings)
+    assert first.running and first.workers == 1 and first.version == "4.1.1"
+    assert first.port != taken and first.master_url == f"spark://127.0.0.1:{first.port}"
+    assert f"port {taken} is taken; the Spark master uses free port {first.port} instead" in (
+        first.notes)
+    logs = settings.home / "services"
+    assert (logs / "cluster-master.log").stat().st_size > 0
+    assert (logs / "cluster-connect.log").stat().st_size > 0
+
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    session = ConnectSession.builder.remote(first.connect_url).create()
+    try:  # 0 + 1 + ... + 99, computed by the cluster's executor
+        assert session.range(100).selectExpr("sum(id) AS s").first()["s"] == 4950
+    finally:
+        session.stop()
+
+    again = cluster.up(settings)
+    assert again.notes == ["already running"] and again.pid == first.pid
+
+    capsys.readouterr()
+    assert cli.main(["services", "cluster", "status"]) == 0
+    out = capsys.readouterr().out
+    assert f"cluster: running, master {first.master_url} (pid {first.pid}, 1 workers" in out
+    assert first.connect_url in out
+
+    # a worker that died leaves a cluster that is not "running"; down stops the rest
+    state = read_state(settings, cluster.NAME)
+    executors = [c.pid for w in state["workers"] for c in psutil.Process(w).children(True)]
+    os.kill(state["workers"][0], signal.SIGKILL)
+    assert not cluster.status(settings).running
+    stopped = cluster.down(settings)
+    assert not stopped.running
+    for pid in [state["master"], state["connect"], *state["workers"], *executors]:
+        assert not pid_alive(pid)
+    assert not port_answers(first.port)
+    assert not port_answers(int(first.connect_url.rsplit(":", 1)[1]))
+
+
+def test_memory_sizes_are_checked(monkeypatch) -> None:
+    monkeypatch.setenv("ESTEIRA_CLUSTER__WORKER_MEMORY", "2 GB")
+    with pytest.raises(ConfigError, match="cluster.worker_memory"):
+        load_settings()
+
+
+def test_status_of_a_cluster_never_started(cluster_home: Path) -> None:
+    found = cluster.status(load_settings(home=cluster_home))
+    assert not found.running
+    assert found.describe() == f"cluster: not running (data: {cluster_home.resolve()}/cluster)"
