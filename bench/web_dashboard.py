@@ -239,8 +239,9 @@ def run_freshness(args) -> None:
 
     p50s, p95s = [], []
     for run in range(max(args.repeat, 1)):
-        trial = Trial(REPO / ".esteira" / "bench" / "web_fresh", args.fresh_rate,
-                      args.fresh_seconds, 2.0)
+        work = REPO / ".esteira" / "bench" / "web_fresh"
+        work.mkdir(parents=True, exist_ok=True)
+        trial = Trial(work, args.fresh_rate, args.fresh_seconds, 2.0)
         server = None
         try:
             trial.start_stream("--until-idle", "15s")

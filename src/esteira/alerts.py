@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
@@ -32,7 +33,10 @@ class AlertSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    webhook_url: str | None = Field(None, description="where alerts are POSTed; none: off")
+    webhook_url: SecretStr | None = Field(
+        None, description="where alerts are POSTed; none: off. Masked when printed: a URL "
+        "may hold a token (Slack's do), so set such a one in the environment"
+    )
     secret_headers: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="headers with credentials, only from the environment: "
@@ -89,8 +93,8 @@ def send(kind: str, summary: str, **fields: Any) -> bool:
     headers = {"Content-Type": "application/json",
                **{k: v.get_secret_value() for k, v in section.secret_headers.items()}}
     request = urllib.request.Request(
-        section.webhook_url, data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
-        headers=headers, method="POST",
+        section.webhook_url.get_secret_value(),
+        data=json.dumps(body, ensure_ascii=False).encode("utf-8"), headers=headers, method="POST",
     )
     for attempt in range(1, section.attempts + 1):
         try:
@@ -102,8 +106,6 @@ def send(kind: str, summary: str, **fields: Any) -> bool:
             log.warning("alert %s not delivered (try %d of %d): %s", kind, attempt,
                         section.attempts, exc.__class__.__name__)
             if attempt < section.attempts:
-                import time
-
                 time.sleep(1)
     return False
 

@@ -8,7 +8,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 SILVER = ("message_id string, customer_id long, customer_name string, channel string, "
           "payload string, event_datetime timestamp, event_date date, kafka_partition int, "
@@ -39,3 +40,17 @@ def write_stream(spark: SparkSession, root: Path, messages: list[Message],
                                       ("gold", gold, GOLD, ["event_date", "event_hour"])):
         (spark.createDataFrame(rows, schema).write.format("delta").mode("overwrite")
          .option("overwriteSchema", "true").partitionBy(*parts).save(str(root / name)))
+
+
+def write_stream_frame(root: Path, silver: DataFrame) -> None:
+    """Overwrites root/silver with `silver` (SILVER's columns, built in the engine: a big
+    fixture without a Python list) and root/gold with its per-minute counts."""
+    minute = F.date_trunc("minute", "event_datetime")
+    gold = silver.groupBy("customer_id", "customer_name", "channel", minute.alias("minute")).agg(
+        F.count(F.lit(1)).alias("notifications")).select(
+        "*", F.to_date("minute").alias("event_date"), F.hour("minute").alias("event_hour"),
+        F.current_timestamp().alias("updated_at"))
+    for name, frame, parts in (("silver", silver, ["event_date"]),
+                               ("gold", gold, ["event_date", "event_hour"])):
+        (frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+         .partitionBy(*parts).save(str(root / name)))

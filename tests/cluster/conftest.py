@@ -17,10 +17,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from esteira.services import cluster
 from esteira.services.local import pid_alive, read_state
@@ -57,12 +61,40 @@ def cluster_settings(cluster_home: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def sail_run(cluster_home: Path, tmp_path_factory: pytest.TempPathFactory) -> subprocess.Popen:
+def warehouse_source(pg_conninfo: str) -> Iterator[dict[str, str]]:
+    """The suite's PostgreSQL and a fresh schema for SiCooperative's source database,
+    as environment for the job processes (the warehouse job reads it over JDBC from
+    every engine); the schema is dropped at the end."""
+    from esteira.datagen.warehouse import _ensure_databases
+
+    shared = load_settings(home=REPO / ".esteira")
+    source = shared.warehouse.source_database
+    _ensure_databases(shared, [source, shared.warehouse.database])
+    schema = f"cluster_{uuid.uuid4().hex[:8]}"
+    info = conninfo_to_dict(pg_conninfo)
+    yield {
+        "ESTEIRA_POSTGRES__HOST": str(info["host"]),
+        "ESTEIRA_POSTGRES__PORT": str(info["port"]),
+        "ESTEIRA_POSTGRES__USER": str(info["user"]),
+        "ESTEIRA_POSTGRES__PASSWORD": str(info["password"]),
+        "ESTEIRA_WAREHOUSE__SOURCE_SCHEMA": schema,
+    }
+    with psycopg.connect(make_conninfo(pg_conninfo, dbname=source), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture(scope="session")
+def sail_run(
+    cluster_home: Path, warehouse_source: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[subprocess.Popen]:
     """The inputs and the reference outputs on Sail, started before the cluster so that
     both start-ups overlap."""
     root = tmp_path_factory.mktemp("sail")
-    return _start_jobs(cluster_home, root / "inputs", root / "out", ["--engine", "sail"],
-                       generate=True)
+    run = _start_jobs(cluster_home, root / "inputs", root / "out", ["--engine", "sail"],
+                      warehouse_source, generate=True)
+    yield run
+    _stop([run])
 
 
 @pytest.fixture(scope="session")
@@ -90,29 +122,36 @@ def inputs(sail_outputs: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def master_outputs(
+def cluster_runs(
     local_cluster: cluster.ClusterStatus, inputs: Path, cluster_home: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Path:
-    out = tmp_path_factory.mktemp("master") / "out"
-    options = ["--engine", "spark", "--master", local_cluster.master_url]
-    return _finish(_start_jobs(cluster_home, inputs, out, options))
+    warehouse_source: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, subprocess.Popen]]:
+    """The jobs through --master and through --remote, both at once: much of a small
+    job on a cluster is waiting (executors starting, task round trips), not work."""
+    urls = {"master": local_cluster.master_url, "remote": local_cluster.connect_url}
+    runs = {
+        mode: _start_jobs(cluster_home, inputs, tmp_path_factory.mktemp(mode) / "out",
+                          ["--engine", "spark", f"--{mode}", url], warehouse_source)
+        for mode, url in urls.items()
+    }
+    yield runs
+    _stop(runs.values())
 
 
 @pytest.fixture(scope="session")
-def remote_outputs(
-    local_cluster: cluster.ClusterStatus, inputs: Path, cluster_home: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Path:
-    out = tmp_path_factory.mktemp("remote") / "out"
-    options = ["--engine", "spark", "--remote", local_cluster.connect_url]
-    return _finish(_start_jobs(cluster_home, inputs, out, options))
+def master_outputs(cluster_runs: dict[str, subprocess.Popen]) -> Path:
+    return _finish(cluster_runs["master"])
+
+
+@pytest.fixture(scope="session")
+def remote_outputs(cluster_runs: dict[str, subprocess.Popen]) -> Path:
+    return _finish(cluster_runs["remote"])
 
 
 def _start_jobs(home: Path, inputs: Path, out: Path, options: list[str],
-                generate: bool = False) -> subprocess.Popen:
+                extra_env: dict[str, str], generate: bool = False) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "SPARK_CONNECT_MODE_ENABLED"}
-    env.update(ESTEIRA_HOME=str(home), ESTEIRA_SPARK__DRIVER_MEMORY="1g")
+    env.update(extra_env, ESTEIRA_HOME=str(home), ESTEIRA_SPARK__DRIVER_MEMORY="1g")
     out.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, str(HERE / "jobs.py"), "--inputs", str(inputs), "--out", str(out)]
     if generate:
@@ -134,3 +173,11 @@ def _finish(proc: subprocess.Popen) -> Path:
     out: Path = proc.out  # type: ignore[attr-defined]
     assert (out / "jobs.json").exists(), (out / "run.log").read_text()[-3000:]
     return out
+
+
+def _stop(runs) -> None:
+    """A run still going when the session ends (a failure, Ctrl-C) is killed, by pid."""
+    for proc in runs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -34,7 +34,9 @@ def datagen(inputs: Path) -> dict[str, list[str]]:
                          "--out", f"{inputs}/invoices"],
         "gen-chatbot": ["datagen", "chatbot", "--events", "2000", "--sessions", "200",
                         "--out", f"{inputs}/chatbot"],
-        # warehouse: add its `datagen warehouse` command here once the system exists
+        # SiCooperative's source database, in the schema the caller names in the environment
+        # (ESTEIRA_WAREHOUSE__SOURCE_SCHEMA) on the PostgreSQL it names (ESTEIRA_POSTGRES__*)
+        "gen-warehouse": ["datagen", "warehouse", "--associados", "200", "--movimentos", "2000"],
     }
 
 
@@ -48,7 +50,7 @@ def jobs(inputs: Path, out: Path) -> dict[str, list[str]]:
                      "2020-01", "--windows", "3,6", "--out", f"{out}/invoices/averages.csv"],
         "chatbot": ["chatbot", "answers", "--input", f"{inputs}/chatbot", "--hours", "13,14",
                     "--date", "2019-12-16", "--out", f"{out}/chatbot"],
-        # warehouse: not built yet (issue 17 item 1 lists it); add its job here
+        "warehouse": ["warehouse", "run", "--date", DAY],
     }
 
 
@@ -59,6 +61,9 @@ def job_env(out: Path) -> dict[str, str]:
         "ESTEIRA_QUARANTINE__REJECTS": f"{out}/quarantine/rejects",
         "ESTEIRA_QUARANTINE__STAGING": f"{out}/work/quarantine-staging",
         "ESTEIRA_QUARANTINE__DOWNLOADS": f"{out}/work/quarantine-downloads",
+        "ESTEIRA_WAREHOUSE__TARGET": "delta",
+        "ESTEIRA_WAREHOUSE__DELTA_ROOT": f"{out}/warehouse/delta",
+        "ESTEIRA_WAREHOUSE__FLAT_FILE": f"{out}/warehouse/movimento_flat.csv",
     }
 
 

@@ -85,17 +85,17 @@ def test_csv_and_jsonl_hold_one_row_per_message(run_cli, stream: Path) -> None:
 
 def test_a_long_report_streams_in_chunks_kept_in_order(
         spark: SparkSession, stream: Path, monkeypatch: pytest.MonkeyPatch, run_cli) -> None:
-    monkeypatch.setattr(report_io, "CHUNK_ROWS", 2)  # every minute a chunk of its own
+    monkeypatch.setattr(report_io, "CHUNK_ROWS", 7)  # 5 messages a minute: a chunk each
     messages = [(ACME, "Acme", "Whatsapp", f"M{i:03d}", "x",
-                 utc(f"2020-02-03T15:{59 - i % 60:02d}:{i % 7:02d}+00:00")) for i in range(120)]
+                 utc(f"2020-02-03T15:{5 - i % 6:02d}:{i % 7:02d}+00:00")) for i in range(30)]
     write_stream(spark, stream / "n", messages)
     code, _, err = run_cli("notifications", "report", "--customer", "Acme", "--out",
                            stream / "r.txt")
     assert code == 0, err
     times = [line[11:] for line in (stream / "r.txt").read_text().splitlines()
              if line.startswith("Data hora")]
-    assert len(times) == 120 and times == sorted(times)
-    assert err.count("relatório:") == 60  # progress: one line per chunk (a minute each)
+    assert len(times) == 30 and times == sorted(times)
+    assert err.count("relatório:") == 6  # progress: one line per chunk (a minute each)
 
 
 @pytest.mark.parametrize(("args", "expected"), [
@@ -146,3 +146,24 @@ def test_payloads_and_names_reach_only_the_report_file(
             out.expect_error(2, error)
     text = (stream / "r.txt").read_text(encoding="utf-8")
     assert NAME in text and SENTENCE in text  # the file carries them by design
+
+
+@pytest.mark.parametrize("fmt", ["txt", "csv", "jsonl"])
+def test_the_arrow_path_writes_what_the_row_path_writes(fmt: str) -> None:
+    import pyarrow as pa
+
+    from esteira.notifications.report import render_header, render_table
+
+    rows = [{"message_id": m, "customer_id": ACME, "customer_name": "Acme",
+             "channel": "Whatsapp", "payload": p, "event_datetime": utc(t)} for m, p, t in (
+        ("A", 'vírgula, "aspas"\nlinha', "2020-02-03T14:00:01.001+00:00"),
+        ("B", "micro", "2020-02-03T14:00:01.123456+00:00"),
+        ("C", "", "2020-02-03T14:00:00+00:00"))]
+    table = pa.Table.from_pylist(rows).cast(pa.schema([
+        ("message_id", pa.string()), ("customer_id", pa.int64()),
+        ("customer_name", pa.string()), ("channel", pa.string()), ("payload", pa.string()),
+        ("event_datetime", pa.timestamp("us", tz="Etc/UTC"))]))
+    expected = "".join(render_report(rows, "Acme", fmt))
+    assert render_header("Acme", fmt) + render_table(table, fmt) == expected
+    assert render_table(table.slice(1), fmt) == "".join(render_report(rows[1:], "", fmt))[
+        len(render_header("", fmt)):]

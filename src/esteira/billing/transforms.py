@@ -49,5 +49,7 @@ def silver_distinct_counts(silver: DataFrame, start: datetime, end: datetime) ->
     day = silver.filter(_dates("event_date", start, end)
                         & (F.col("event_datetime") >= F.lit(start))
                         & (F.col("event_datetime") < F.lit(end)))
-    return day.groupBy(*KEYS).agg(
-        F.countDistinct("message_id").cast("long").alias("notifications"))
+    # distinct as two groupings (the ids, then their count): the plan both engines run
+    # fastest, the same number as countDistinct
+    return (day.groupBy(*KEYS, "message_id").count().groupBy(*KEYS)
+            .agg(F.count(F.lit(1)).cast("long").alias("notifications")))

@@ -76,7 +76,11 @@ def read_table(
     """
     location = str(location)
     label = name or location
-    fmt = fmt or detect_format(location)
+    if fmt is None:
+        try:
+            fmt = detect_format(location)
+        except InputError as exc:  # named as the caller names this input
+            raise InputError(label, exc.problem) from None
     opts = dict(options or {})
     try:
         if fmt == "table":

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -100,12 +101,26 @@ def chunks(table: DataFrame, customer_id: int, plan: Plan, total: int,
     planned chunk, each message_id once."""
     done = 0
     for start, end, _ in plan:
-        # a re-delivery that reached silver after the stream's dedupe horizon carries its
-        # original's event time, so it falls in the same chunk and is dropped here
-        chunk = (_in_range(table, customer_id, start, end).select(*REPORT_COLUMNS)
-                 .dropDuplicates(["message_id"])
-                 .orderBy("event_datetime", "message_id").toArrow())
+        chunk = _drop_redeliveries(
+            _in_range(table, customer_id, start, end).select(*REPORT_COLUMNS)
+            .orderBy("event_datetime", "message_id").toArrow())
         done += chunk.num_rows
         yield chunk
         if on_progress is not None:
             on_progress(done, total)
+
+
+def _drop_redeliveries(chunk: pa.Table) -> pa.Table:
+    """Drops a row equal to the one before it in message_id and event time: a
+    re-delivery that reached silver after the stream's dedupe horizon carries its
+    original's event time, so in (event_datetime, message_id) order it comes right
+    after it, in the same chunk (the engines' dropDuplicates cost 4x the sort on Sail)."""
+    if chunk.num_rows < 2:
+        return chunk
+    ids = chunk["message_id"].combine_chunks()
+    times = chunk["event_datetime"].combine_chunks()
+    n = len(ids)
+    same = pc.and_(pc.equal(ids.slice(1), ids.slice(0, n - 1)),
+                   pc.equal(times.slice(1), times.slice(0, n - 1)))
+    keep = pa.concat_arrays([pa.array([True]), pc.invert(pc.fill_null(same, False))])
+    return chunk.filter(keep)

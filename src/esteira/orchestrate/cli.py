@@ -105,7 +105,7 @@ def stream_health_command(
     idle = health.idle_minutes(datetime.now(UTC)) or 0.0
     stopped = health.behind > 0 and idle > max_idle
     output.print(f"stream {health.topic}: {integer_br(health.behind)} registros atrás "
-                 f"(limite {integer_br(limit)}); último lote há {idle:.0f} min")
+                 f"(limite {integer_br(limit)}); último lote há {idle:.0f} min", soft_wrap=True)
     if health.behind <= limit and not stopped:
         return
     kind = "stream_stopped" if stopped else "stream_behind"

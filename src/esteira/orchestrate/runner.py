@@ -70,7 +70,8 @@ def run_step(step: PlannedStep) -> Outcome:
     """One step's command, its exceptions turned into one line (never the data's text)."""
     console.rule(f"[bold]{step.name}[/]: {step.command_line}", style="dim")
     found = find_command(step.argv)
-    assert found is not None, "planned as available"
+    if found is None:  # planned as available: the CLI changed under us
+        return Outcome(step.name, step.command_line, "skipped", reason="no such command")
     command, path, args = found
     start = time.perf_counter()
     reason = None
@@ -80,6 +81,8 @@ def run_step(step: PlannedStep) -> Outcome:
                                 standalone_mode=False)
     except typer.Exit as exc:
         code = exc.exit_code
+    except SystemExit as exc:  # a command that calls sys.exit: its status, not ours
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except EsteiraError as exc:
         code, reason = None, first_line(exc)
     except typer.TyperException as exc:  # a bad option in run.steps: names the option

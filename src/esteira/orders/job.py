@@ -12,8 +12,10 @@ either engine, without writing anything.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,9 +130,11 @@ class MicroBatch:
             log.info("batch %d was already written: replay skipped", batch_id)
             self.result.replayed += 1
             return
+        clock = [time.perf_counter()]
         flagged = transforms.flag(transforms.normalise(transforms.parse_messages(records),
                                                        self.cfg), self.known, self.rules)
         table = transforms.batch_outcome(flagged, self.rules).toArrow()
+        clock.append(time.perf_counter())
         if table.num_rows == 0:
             return
         report = _report(table, self.rules)
@@ -143,10 +147,14 @@ class MicroBatch:
                                     table.num_rows)
         if stored is None:  # written by a run killed before its dead letters were confirmed
             stored = io.stored_rejects(self.dsn, self.t, self.app_id, batch_id)
+        clock.append(time.perf_counter())
         if stored:
             io.send_dead_letters(self.bootstrap, self.cfg.dlq_topic, rejects, stored)
         io.mark_dlq_sent(self.dsn, self.t, self.app_id, batch_id)
+        clock.append(time.perf_counter())
         self._count(batch_id, report, pedidos.num_rows)
+        log.info("batch %d times: read+validate+collect %.1fs, postgres %.1fs, dlq %.1fs",
+                 batch_id, *(b - a for a, b in itertools.pairwise(clock)))
 
     def _count(self, batch_id: int, report: QualityReport, written: int) -> None:
         res = self.result

@@ -122,6 +122,14 @@ class DeltaTarget:
         row = self.read("trusted_movimento").agg(F.min(local), F.max(local)).collect()[0]
         return row[0], row[1]
 
+    def write_flat(self, path: Path, delimiter: str, encoding: str, timezone: str) -> int:
+        """The flat file from the Delta tables (transforms.flat), atomically."""
+        from esteira.warehouse import io, transforms
+
+        flat = transforms.flat(self.read("fato_movimentacao_cartao"), self.read("dim_associado"),
+                               self.read("dim_cartao"), self.read("dim_conta"), timezone)
+        return io.write_flat(flat, path, delimiter, encoding)
+
     def check_fact_total(self, changes: DataFrame, inserts: int) -> None:
         """Before the MERGE: the facts after it must number the trusted movements."""
         facts = self.read("fato_movimentacao_cartao").count()
@@ -141,7 +149,7 @@ class DeltaTarget:
     def _write(self, w: Write) -> int:
         path = self.path(w.table)
         frame = w.frame.drop("_acao") if "_acao" in w.frame.columns else w.frame
-        rows = w.frame.count()
+        before = _commits(path)
         if w.mode == "replace" or not delta.exists(path):
             delta.write(frame, path)
         elif w.mode == "append":
@@ -153,7 +161,10 @@ class DeltaTarget:
             delta.append(frame.filter(~small), path)
         else:
             self._merge(w, path)
-        return rows
+        if _commits(path) == before:  # nothing to change: no commit
+            return 0
+        rows = _rows_committed(path)
+        return w.frame.count() if rows is None else rows
 
     def _merge(self, w: Write, path: Path) -> None:
         view = f"_esteira_{uuid.uuid4().hex[:8]}"
@@ -185,10 +196,9 @@ class DeltaTarget:
             if m.column is not None:
                 value = frames[m.table].agg(F.max(m.column)).collect()[0][0]
             before = current.get(m.table, {}).get("high_water_mark")
-            current[m.table] = {
+            current[m.table] = {  # rows: `status` counts them (a job per table saved)
                 "tabela": m.table, "high_water_mark": value or before, "ultima_carga": load_ts,
-                "linhas": self.read(m.table).count() if delta.exists(self.path(m.table))
-                else None,
+                "linhas": None,
             }
         rows = [(v.get("tabela", k), v.get("high_water_mark"), v.get("ultima_carga"),
                  v.get("linhas")) for k, v in current.items()]
@@ -202,3 +212,26 @@ def _between(column: str, after: datetime | None, upto: datetime | None) -> Colu
     if upto is not None:
         condition = condition & (F.col(column) <= F.lit(upto))
     return condition
+
+
+def _commits(path: Path) -> int:
+    return len(list((path / "_delta_log").glob("*.json")))
+
+
+def _rows_committed(path: Path) -> int | None:
+    """Rows the table's last commit wrote (inserted + updated), from its commitInfo's
+    operationMetrics; None when the writer recorded none."""
+    import json
+
+    commits = sorted((path / "_delta_log").glob("*.json"))
+    if not commits:
+        return None
+    for line in commits[-1].read_text(encoding="utf-8").splitlines():
+        info = json.loads(line).get("commitInfo")
+        metrics = (info or {}).get("operationMetrics") or {}
+        if "numTargetRowsInserted" in metrics:
+            return sum(int(metrics.get(k, 0)) for k in
+                       ("numTargetRowsInserted", "numTargetRowsUpdated"))
+        if "numOutputRows" in metrics:
+            return int(metrics["numOutputRows"])
+    return None

@@ -264,11 +264,9 @@ def _facts(ctx: _Context) -> StepResult:
 
 def _extract(ctx: _Context) -> StepResult:
     """movimento_flat.csv from the star schema, replaced in one rename."""
-    cfg, t, out = ctx.cfg, ctx.target, StepResult("extract")
-    flat = transforms.flat(t.read("fato_movimentacao_cartao"), t.read("dim_associado"),
-                           t.read("dim_cartao"), t.read("dim_conta"), cfg.timezone)
-    rows = io.write_flat(flat, cfg.flat_file, cfg.flat_delimiter,
-                         cfg.flat_encoding)
+    cfg, out = ctx.cfg, StepResult("extract")
+    rows = ctx.target.write_flat(cfg.flat_file, cfg.flat_delimiter, cfg.flat_encoding,
+                                 cfg.timezone)
     out.wrote = {"movimento_flat": rows}
     return out
 
