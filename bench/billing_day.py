@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -33,6 +34,7 @@ from common import (
     print_ratio_and_target,
     run_worker,
     scale_of,
+    spread,
     warm_median,
 )
 
@@ -68,30 +70,45 @@ def generate(session, root: Path, sizes: dict[int, int]) -> None:
     start, end = day_bounds(DAY, TZ)
     customers = session.createDataFrame(
         [(cid, f"Cliente {cid}", n, n // 100) for cid, n in sizes.items()],
-        "customer_id long, customer_name string, size long, extra long")
+        "customer_id long, customer_name string, size long, extra long",
+    )
     rows = customers.select(
-        "customer_id", "customer_name", "size",
-        F.explode(F.sequence(F.lit(0).cast("long"), F.col("size") + F.col("extra") - 1))
-        .alias("k"))
+        "customer_id",
+        "customer_name",
+        "size",
+        F.explode(F.sequence(F.lit(0).cast("long"), F.col("size") + F.col("extra") - 1)).alias("k"),
+    )
     rows = rows.withColumn("id", F.col("customer_id") * 100_000_000 + F.col("k"))
     in_day = F.col("k") < F.col("size")  # the rest: the next local day's first hour
     offset = F.when(in_day, uniform(11, row_id="id") * (end - start).total_seconds()).otherwise(
-        (end - start).total_seconds() + uniform(12, row_id="id") * 3600)
+        (end - start).total_seconds() + uniform(12, row_id="id") * 3600
+    )
     silver = rows.select(
-        F.concat(F.col("customer_id").cast("string"), F.lit("-"), F.col("k").cast("string"))
-        .alias("message_id"), "customer_id", "customer_name", F.lit("Whatsapp").alias("channel"),
+        F.concat(F.col("customer_id").cast("string"), F.lit("-"), F.col("k").cast("string")).alias(
+            "message_id"
+        ),
+        "customer_id",
+        "customer_name",
+        F.lit("Whatsapp").alias("channel"),
         F.lit("Olá XXXXX, seja muito bem-vindo! Precisa de alguma ajuda?").alias("payload"),
-        F.timestamp_micros((F.lit(int(start.timestamp() * 1e6)) + offset * 1e6).cast("long"))
-        .alias("event_datetime"),
+        F.timestamp_micros((F.lit(int(start.timestamp() * 1e6)) + offset * 1e6).cast("long")).alias(
+            "event_datetime"
+        ),
     ).withColumn("event_date", F.to_date("event_datetime"))
     silver.write.format("delta").partitionBy("event_date").save(str(root / "silver"))
     written = session.read.format("delta").load(str(root / "silver"))
-    gold = written.groupBy("customer_id", "customer_name", "channel",
-                           F.date_trunc("minute", "event_datetime").alias("minute")).agg(
-        F.count(F.lit(1)).alias("notifications"))
-    gold = gold.select("*", F.to_date("minute").alias("event_date"),
-                       F.hour("minute").alias("event_hour"),
-                       F.lit(datetime(2020, 2, 5, tzinfo=UTC)).alias("updated_at"))
+    gold = written.groupBy(
+        "customer_id",
+        "customer_name",
+        "channel",
+        F.date_trunc("minute", "event_datetime").alias("minute"),
+    ).agg(F.count(F.lit(1)).alias("notifications"))
+    gold = gold.select(
+        "*",
+        F.to_date("minute").alias("event_date"),
+        F.hour("minute").alias("event_hour"),
+        F.lit(datetime(2020, 2, 5, tzinfo=UTC)).alias("updated_at"),
+    )
     gold.write.format("delta").partitionBy("event_date", "event_hour").save(str(root / "gold"))
 
 
@@ -105,36 +122,77 @@ def worker(args: argparse.Namespace) -> None:
     from esteira.billing.job import BillingRequest, run
     from esteira.billing.render import day_bounds
 
-    settings = load_settings(engine=args.worker, shuffle_partitions=args.partitions,
-                             notifications={"root": str(args.data / "n")},
-                             billing={"root": str(args.data / f"b-{args.worker}")})
+    settings = load_settings(
+        engine=args.worker,
+        shuffle_partitions=args.partitions,
+        notifications={"root": str(args.data / "n")},
+        billing={"root": str(args.data / f"b-{args.worker}")},
+    )
     session = get_session(settings)
     as_of = (day_bounds(DAY, TZ)[1] + timedelta(hours=1)).isoformat()  # inside the grace
-    times, checks = [], []
+    times, cpu, checks = [], [], []
     for i in range(1 + args.repeat):
         request = BillingRequest.parse(DAY.isoformat(), TZ, as_of)
-        begin = time.perf_counter()
+        begin, used = time.perf_counter(), _cpu()
         result = run(settings, session, request)
         times.append(time.perf_counter() - begin)
+        cpu.append(_cpu() - used)
         billed = {r["customer_id"]: r["notifications"] for r in result.lines}
         checks = [
-            check(billed == sizes, f"run {i + 1}: {len(billed):,} customers' counts = the "
-                  "generator's tally, each one"),
-            check(result.notifications == total, f"run {i + 1}: {result.notifications:,} "
-                  f"notifications billed = {total:,} generated in the day"),
-            check(result.amount_centavos == sum(n * 4 for n in sizes.values()),
-                  f"run {i + 1}: amount {result.amount_centavos / 100:,.2f} = 0.04 x each "
-                  "customer's count"),
+            check(
+                billed == sizes,
+                f"run {i + 1}: {len(billed):,} customers' counts = the generator's tally, each one",
+            ),
+            check(
+                result.notifications == total,
+                f"run {i + 1}: {result.notifications:,} "
+                f"notifications billed = {total:,} generated in the day",
+            ),
+            check(
+                result.amount_centavos == sum(n * 4 for n in sizes.values()),
+                f"run {i + 1}: amount {result.amount_centavos / 100:,.2f} = 0.04 x each "
+                "customer's count",
+            ),
         ]
-    print(json.dumps({"cold": times[0], "warm": times[1:], "checks": checks,
-                      "status": result.status}))
+    print(
+        json.dumps(
+            {
+                "cold": times[0],
+                "warm": times[1:],
+                "cpu": cpu[1:],
+                "checks": checks,
+                "status": result.status,
+            }
+        )
+    )
 
 
 def child(step: str, args: argparse.Namespace) -> dict:
-    command = [sys.executable, __file__, "--worker", step, "--data", str(args.data),
-               "--scale", str(args.scale), "--repeat", str(args.repeat),
-               "--partitions", str(args.partitions)]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        step,
+        "--data",
+        str(args.data),
+        "--scale",
+        str(args.scale),
+        "--repeat",
+        str(args.repeat),
+        "--partitions",
+        str(args.partitions),
+    ]
     return run_worker(command, step)
+
+
+def _cpu() -> float:
+    """CPU seconds of this process (Sail runs inside it) and of its children (the JVM):
+    on a busy machine, the wall time less what waiting cost."""
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main() -> None:
@@ -151,16 +209,20 @@ def main() -> None:
     try:
         begin = time.perf_counter()
         child("generate", args)
-        print(f"data: {total:,} messages in the day (+1% the next day), {CUSTOMERS:,} "
-              f"customers, generated in {time.perf_counter() - begin:.0f} s; cores: "
-              f"{os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}; cold = first run "
-              f"in its process, warm = median (min-max) of {args.repeat} runs after it")
+        print(
+            f"data: {total:,} messages in the day (+1% the next day), {CUSTOMERS:,} "
+            f"customers, generated in {time.perf_counter() - begin:.0f} s; cores: "
+            f"{os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}; cold = first run "
+            f"in its process, warm = median (min-max) of {args.repeat} runs after it"
+        )
         results = {e: child(e, args) for e in args.engines.split(",")}
     finally:
         shutil.rmtree(args.data, ignore_errors=True)
     for engine, r in results.items():
-        print(f"{engine:8} {cold_warm(r)}; {total / warm_median(r):,.0f} messages/s warm "
-              f"({r['status']})")
+        print(
+            f"{engine:8} {cold_warm(r)}; cpu (warm) {spread(r['cpu'])}; "
+            f"{total / warm_median(r):,.0f} messages/s warm ({r['status']})"
+        )
         print_checks(engine, r["checks"])
     print_ratio_and_target(results, TARGET_S, f"{total:,} messages")
 

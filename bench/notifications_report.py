@@ -33,6 +33,7 @@ from common import (
     print_checks,
     run_worker,
     scale_of,
+    spread,
     warm_median,
 )
 
@@ -57,13 +58,14 @@ def worker(args: argparse.Namespace) -> None:
 
     settings = load_settings(engine=args.worker, notifications={"root": str(args.data / "n")})
     session = get_session(settings)
-    times, checks = [], []
+    times, cpu, checks = [], [], []
     out = args.data / f"report-{args.worker}.txt"
     for i in range(1 + args.repeat):
-        begin = time.perf_counter()
+        begin, used = time.perf_counter(), _cpu()
         request = ReportRequest.parse(str(ACME), out, "txt", DAY.isoformat(), DAY.isoformat())
         result = run(settings, session, request)
         times.append(time.perf_counter() - begin)
+        cpu.append(_cpu() - used)
         ids, previous, ordered = 0, "", True
         with out.open(encoding="utf-8") as fh:
             for line in fh:
@@ -72,12 +74,36 @@ def worker(args: argparse.Namespace) -> None:
                 elif line.startswith("Data hora"):
                     ordered &= line >= previous
                     previous = line
-        checks = [check(ids == result.messages == expected,
-                        f"run {i + 1}: {ids:,} messages in the file = {expected:,} generated"),
-                  check(ordered, f"run {i + 1}: event times in order")]
+        checks = [
+            check(
+                ids == result.messages == expected,
+                f"run {i + 1}: {ids:,} messages in the file = {expected:,} generated",
+            ),
+            check(ordered, f"run {i + 1}: event times in order"),
+        ]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    print(json.dumps({"cold": times[0], "warm": times[1:], "checks": checks,
-                      "peak_gb": peak, "mb": out.stat().st_size / 1e6}))
+    print(
+        json.dumps(
+            {
+                "cold": times[0],
+                "warm": times[1:],
+                "cpu": cpu[1:],
+                "checks": checks,
+                "peak_gb": peak,
+                "mb": out.stat().st_size / 1e6,
+            }
+        )
+    )
+
+
+def _cpu() -> float:
+    """CPU seconds of this process (Sail runs inside it) and of its children (the JVM):
+    on a busy machine, the wall time less what waiting cost."""
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main() -> None:
@@ -93,21 +119,39 @@ def main() -> None:
     args.data = Path(tempfile.mkdtemp(prefix="bench-report-"))
 
     def child(step: str) -> dict:
-        return run_worker([sys.executable, __file__, "--worker", step, "--data",
-                           str(args.data), "--scale", str(args.scale), "--repeat",
-                           str(args.repeat)], step)
+        return run_worker(
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                step,
+                "--data",
+                str(args.data),
+                "--scale",
+                str(args.scale),
+                "--repeat",
+                str(args.repeat),
+            ],
+            step,
+        )
+
     try:
         child("generate")
         n = sizes(args.scale)[ACME]
-        print(f"data: {n:,} messages of one customer among {sum(sizes(args.scale).values()):,}"
-              f"; cores: {os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}; cold = "
-              f"first run in its process, warm = median (min-max) of {args.repeat} after it")
+        print(
+            f"data: {n:,} messages of one customer among {sum(sizes(args.scale).values()):,}"
+            f"; cores: {os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}; cold = "
+            f"first run in its process, warm = median (min-max) of {args.repeat} after it"
+        )
         results = {e: child(e) for e in args.engines.split(",")}
     finally:
         shutil.rmtree(args.data, ignore_errors=True)
     for engine, r in results.items():
-        print(f"{engine:8} {cold_warm(r)}; {n / warm_median(r):,.0f} messages/s warm; "
-              f"file {r['mb']:,.0f} MB; peak memory of the worker {r['peak_gb']:.2f} GB")
+        print(
+            f"{engine:8} {cold_warm(r)}; cpu (warm) {spread(r['cpu'])}; "
+            f"{n / warm_median(r):,.0f} messages/s warm; "
+            f"file {r['mb']:,.0f} MB; peak memory of the worker {r['peak_gb']:.2f} GB"
+        )
         print_checks(engine, r["checks"])
 
 

@@ -161,7 +161,9 @@ def measure(rows: int, repeat: int, work: Path, label: str) -> dict:
                                 # five micro-batches: the rate is timed from the first
                                 "ESTEIRA_ORDERS__MAX_OFFSETS_PER_TRIGGER": str(
                                     max(rows // 5, 10_000))})
-                    result = ours(env, dsn, schema, rows, work / "ours.log")
+                    log = REPO / ".esteira" / "bench" / "orders_consumer_ours.log"
+                    log.parent.mkdir(parents=True, exist_ok=True)
+                    result = ours(env, dsn, schema, rows, log)
                 check(_statuses(dsn, schema) == expected,
                       f"{side} run {i + 1}: {rows:,} orders, every status as in the CSV")
                 runs[side].append(result)

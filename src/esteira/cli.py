@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -91,10 +93,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("[red]aborted[/]")
         return 130
-    except Exception:
-        logging.getLogger("esteira").exception("unexpected failure (a bug: please report it)")
+    except Exception as exc:
+        _report_bug(exc)
         return 1
     return 0
+
+
+def _report_bug(exc: Exception) -> None:
+    """An unexpected failure: its class and where it happened, never its text (an engine's
+    message can quote a value, e.g. a cast that failed); the traceback only at DEBUG."""
+    log = logging.getLogger("esteira")
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if "/esteira/" in f.filename] or frames
+    where = f" at {Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else ""
+    log.error(
+        "unexpected failure (a bug: please report it): %s%s; rerun with --log-level DEBUG "
+        "for the traceback",
+        type(exc).__name__,
+        where,
+    )
+    log.debug("traceback", exc_info=exc)
 
 
 def entry() -> None:

@@ -13,9 +13,11 @@ from esteira.billing.render import day_bounds, money
 from esteira.errors import ConfigError
 from esteira.settings import load_settings
 
-TIERS = [Tier(up_to=1000, unit_price=Decimal("0.05")),
-         Tier(up_to=5000, unit_price=Decimal("0.04")),
-         Tier(unit_price=Decimal("0.03"))]
+TIERS = [
+    Tier(up_to=1000, unit_price=Decimal("0.05")),
+    Tier(up_to=5000, unit_price=Decimal("0.04")),
+    Tier(unit_price=Decimal("0.03")),
+]
 
 
 def test_the_seeds_default_price_makes_25000_notifications_r_1000() -> None:
@@ -49,22 +51,33 @@ def test_a_line_is_rounded_once_half_up_never_per_message() -> None:
 
 
 def test_a_price_applies_from_its_effective_date() -> None:
-    prices = [Price(channel="Whatsapp", unit_price=Decimal("0.04")),
-              Price(channel="Whatsapp", effective_from=date(2020, 2, 15),
-                    unit_price=Decimal("0.05"))]
+    prices = [
+        Price(channel="Whatsapp", unit_price=Decimal("0.04")),
+        Price(channel="Whatsapp", effective_from=date(2020, 2, 15), unit_price=Decimal("0.05")),
+    ]
     assert price_in_force(prices, "Whatsapp", date(2020, 2, 14)).unit_price == Decimal("0.04")
     assert price_in_force(prices, "Whatsapp", date(2020, 2, 15)).unit_price == Decimal("0.05")
     with pytest.raises(ConfigError, match="no price for channel SMS in force on 2020-02-15"):
         price_in_force(prices, "SMS", date(2020, 2, 15))
 
 
-@pytest.mark.parametrize("price", [
-    {"channel": "Whatsapp"},  # flat without a price
-    {"channel": "Whatsapp", "mode": "volume", "unit_price": "0.04"},  # tiers missing
-    {"channel": "Whatsapp", "mode": "graduated", "tiers": [{"up_to": 10, "unit_price": 1}]},
-    {"channel": "Whatsapp", "mode": "graduated", "tiers": [
-        {"up_to": 10, "unit_price": 1}, {"up_to": 5, "unit_price": 1}, {"unit_price": 1}]},
-])
+@pytest.mark.parametrize(
+    "price",
+    [
+        {"channel": "Whatsapp"},  # flat without a price
+        {"channel": "Whatsapp", "mode": "volume", "unit_price": "0.04"},  # tiers missing
+        {"channel": "Whatsapp", "mode": "graduated", "tiers": [{"up_to": 10, "unit_price": 1}]},
+        {
+            "channel": "Whatsapp",
+            "mode": "graduated",
+            "tiers": [
+                {"up_to": 10, "unit_price": 1},
+                {"up_to": 5, "unit_price": 1},
+                {"unit_price": 1},
+            ],
+        },
+    ],
+)
 def test_bad_prices_stop_before_any_work_naming_the_key(price: dict) -> None:
     with pytest.raises(ConfigError, match="billing.prices"):
         load_settings(billing={"prices": [price]})
@@ -73,7 +86,9 @@ def test_bad_prices_stop_before_any_work_naming_the_key(price: dict) -> None:
 def test_a_billing_day_is_local_midnight_to_local_midnight() -> None:
     start, end = day_bounds(date(2020, 2, 3), "America/Sao_Paulo")
     assert (start.isoformat(), end.isoformat()) == (
-        "2020-02-03T03:00:00+00:00", "2020-02-04T03:00:00+00:00")
+        "2020-02-03T03:00:00+00:00",
+        "2020-02-04T03:00:00+00:00",
+    )
     # 2018-11-04: Brazil's last switch to summer time, a day of 23 hours
     start, end = day_bounds(date(2018, 11, 4), "America/Sao_Paulo")
     assert (end - start).total_seconds() == 23 * 3600

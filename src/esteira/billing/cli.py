@@ -13,9 +13,12 @@ from esteira.billing.render import money
 from esteira.formats import integer_br
 from esteira.logs import output
 
-_STATUS = {"draft": "rascunho (substituído até o fim da carência)", "final": "final",
-           "adjusted": "já final: diferença lançada como ajuste na próxima fatura aberta",
-           "unchanged": "já final: sem diferença"}
+_STATUS = {
+    "draft": "rascunho (substituído até o fim da carência)",
+    "final": "final",
+    "adjusted": "já final: diferença lançada como ajuste na próxima fatura aberta",
+    "unchanged": "já final: sem diferença",
+}
 
 
 def billing_command(
@@ -24,8 +27,10 @@ def billing_command(
         Path | None, typer.Option(help="folder of the txt/csv (default <billing root>/reports)")
     ] = None,
     as_of: Annotated[
-        str | None, typer.Option(help="run as if now were this ISO instant (draft or final "
-                                 "is decided against it)")
+        str | None,
+        typer.Option(
+            help="run as if now were this ISO instant (draft or final is decided against it)"
+        ),
     ] = None,
 ) -> None:
     """Relatório de Cobrança: per customer and channel, a day's distinct notifications,
@@ -39,10 +44,13 @@ def billing_command(
     output.print(
         f"cobrança de {result.day.isoformat()}: {_STATUS[result.status]}; "
         f"{integer_br(customers)} clientes, {integer_br(result.notifications)} notificações, "
-        f"{money(result.amount_centavos)}")
+        f"{money(result.amount_centavos)}"
+    )
     for adj in result.adjustments:
-        output.print(f"ajuste na fatura de {adj['billing_date'].isoformat()}: customer_id "
-                     f"{adj['customer_id']} {adj['channel']} {adj['notifications']:+d} "
-                     f"notificações, {money(adj['amount_centavos'])}")
+        output.print(
+            f"ajuste na fatura de {adj['billing_date'].isoformat()}: customer_id "
+            f"{adj['customer_id']} {adj['channel']} {adj['notifications']:+d} "
+            f"notificações, {money(adj['amount_centavos'])}"
+        )
     for path in result.files:
         output.print(f"arquivo: {path}")

@@ -62,16 +62,24 @@ class Price(BaseModel):
 class BillingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    timezone: str = Field("America/Sao_Paulo", description="a billing day is local "
-                          "midnight to local midnight in this zone")
-    grace_hours: float = Field(24, ge=0, description="a day's bill is a draft until this "
-                               "long after the day ends (late messages still count); then "
-                               "final, never changed (later differences: adjustment lines)")
-    root: Path | None = Field(None, description="folder of the bills table and the bill "
-                              "files; default <home>/billing")
+    timezone: str = Field(
+        "America/Sao_Paulo",
+        description="a billing day is local midnight to local midnight in this zone",
+    )
+    grace_hours: float = Field(
+        24,
+        ge=0,
+        description="a day's bill is a draft until this "
+        "long after the day ends (late messages still count); then "
+        "final, never changed (later differences: adjustment lines)",
+    )
+    root: Path | None = Field(
+        None, description="folder of the bills table and the bill files; default <home>/billing"
+    )
     prices: list[Price] = Field(
         default_factory=lambda: [Price(channel="Whatsapp", unit_price=Decimal("0.04"))],
-        description="R$ per message per channel; a price applies from its effective_from")
+        description="R$ per message per channel; a price applies from its effective_from",
+    )
 
     @field_validator("timezone")
     @classmethod

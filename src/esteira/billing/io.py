@@ -29,16 +29,28 @@ BILLS_SCHEMA = (
     "billing_date date, customer_id long, customer_name string, channel string, "
     "line_type string, adjusted_date date, notifications long, price_mode string, "
     "unit_price decimal(18,6), amount_centavos long, status string, reason string, "
-    "content_hash string, computed_at timestamp, final_after timestamp")
+    "content_hash string, computed_at timestamp, final_after timestamp"
+)
 PARTITIONS = ["billing_date"]
-ARROW_SCHEMA = pa.schema([
-    ("billing_date", pa.date32()), ("customer_id", pa.int64()), ("customer_name", pa.string()),
-    ("channel", pa.string()), ("line_type", pa.string()), ("adjusted_date", pa.date32()),
-    ("notifications", pa.int64()), ("price_mode", pa.string()),
-    ("unit_price", pa.decimal128(18, 6)), ("amount_centavos", pa.int64()),
-    ("status", pa.string()), ("reason", pa.string()), ("content_hash", pa.string()),
-    ("computed_at", pa.timestamp("us", tz="UTC")), ("final_after", pa.timestamp("us", tz="UTC")),
-])
+ARROW_SCHEMA = pa.schema(
+    [
+        ("billing_date", pa.date32()),
+        ("customer_id", pa.int64()),
+        ("customer_name", pa.string()),
+        ("channel", pa.string()),
+        ("line_type", pa.string()),
+        ("adjusted_date", pa.date32()),
+        ("notifications", pa.int64()),
+        ("price_mode", pa.string()),
+        ("unit_price", pa.decimal128(18, 6)),
+        ("amount_centavos", pa.int64()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+        ("content_hash", pa.string()),
+        ("computed_at", pa.timestamp("us", tz="UTC")),
+        ("final_after", pa.timestamp("us", tz="UTC")),
+    ]
+)
 
 
 def bills_path(settings: Settings) -> Path:
@@ -54,8 +66,9 @@ def _stream_table(settings: Settings, session: SparkSession, name: str) -> DataF
     path = settings.notifications.folder(settings.home).resolve() / name
     table = delta.read_or_none(session, path)
     if table is None:
-        raise InputError(str(path), f"no {name} table yet: run `esteira notifications "
-                         "stream` first")
+        raise InputError(
+            str(path), f"no {name} table yet: run `esteira notifications stream` first"
+        )
     return table
 
 
@@ -67,25 +80,28 @@ def read_silver(settings: Settings, session: SparkSession) -> DataFrame:
     return _stream_table(settings, session, "silver")
 
 
-def read_bills_from(settings: Settings, session: SparkSession, day: date
-                    ) -> list[dict[str, Any]]:
+def read_bills_from(settings: Settings, session: SparkSession, day: date) -> list[dict[str, Any]]:
     """Every line billed on `day` or later (a day's own lines, the open bills after it
     and their adjustments of it): small, one row per customer and channel a day."""
     table = delta.read_or_none(session, bills_path(settings))
     if table is None:
         return []
-    return [_utc(r) for r in
-            table.filter(F.col("billing_date") >= F.lit(day)).toArrow().to_pylist()]
+    return [
+        _utc(r) for r in table.filter(F.col("billing_date") >= F.lit(day)).toArrow().to_pylist()
+    ]
 
 
-def write_partitions(session: SparkSession, settings: Settings,
-                     partitions: dict[date, list[dict[str, Any]]]) -> None:
+def write_partitions(
+    session: SparkSession, settings: Settings, partitions: dict[date, list[dict[str, Any]]]
+) -> None:
     """Replaces the named billing_date partitions with their new rows in one commit."""
     rows = [r for day in sorted(partitions) for r in partitions[day]]
     table = pa.Table.from_pylist(
-        [{c: r[c] for c in ARROW_SCHEMA.names} for r in rows], schema=ARROW_SCHEMA)
+        [{c: r[c] for c in ARROW_SCHEMA.names} for r in rows], schema=ARROW_SCHEMA
+    )
     frame = session.createDataFrame(table).select(
-        *[F.col(c.split()[0]).cast(c.split()[1]) for c in BILLS_SCHEMA.split(", ")])
+        *[F.col(c.split()[0]).cast(c.split()[1]) for c in BILLS_SCHEMA.split(", ")]
+    )
     days = ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(partitions))
     delta.replace_where(frame, bills_path(settings), f"billing_date IN ({days})", PARTITIONS)
 

@@ -34,8 +34,9 @@ class BillingRequest:
     out: Path | None = None  # folder of the txt/csv; default <billing root>/reports
 
     @classmethod
-    def parse(cls, text: str, tz: str, as_of: str | None = None,
-              out: Path | None = None) -> BillingRequest:
+    def parse(
+        cls, text: str, tz: str, as_of: str | None = None, out: Path | None = None
+    ) -> BillingRequest:
         """--date YYYY-MM-DD, `yesterday` or `today` (in the billing time zone); a day
         that has not started yet is refused. --as-of (ISO instant) replaces the clock."""
         now = datetime.now(UTC)
@@ -43,8 +44,9 @@ class BillingRequest:
             try:
                 now = datetime.fromisoformat(as_of)
             except ValueError:
-                raise ConfigError("--as-of: not an ISO date-time "
-                                  "(e.g. 2020-02-05T12:00+00:00)") from None
+                raise ConfigError(
+                    "--as-of: not an ISO date-time (e.g. 2020-02-05T12:00+00:00)"
+                ) from None
             now = (now if now.tzinfo else now.replace(tzinfo=ZoneInfo(tz))).astimezone(UTC)
         today = now.astimezone(ZoneInfo(tz)).date()
         word = text.strip().lower()
@@ -58,8 +60,9 @@ class BillingRequest:
             if day is None:
                 raise ConfigError("--date: expected YYYY-MM-DD, yesterday or today")
         if day > today:
-            raise ConfigError(f"--date: {day.isoformat()} is in the future in the billing "
-                              f"time zone ({tz})")
+            raise ConfigError(
+                f"--date: {day.isoformat()} is in the future in the billing time zone ({tz})"
+            )
         return cls(day, now, out)
 
 
@@ -85,13 +88,21 @@ def run(settings: Settings, session: SparkSession, request: BillingRequest) -> B
     with track_run(settings.runs_file, "notifications.billing", settings.engine) as rec:
         start, end = transforms.day_window(*day_bounds(request.day, cfg.timezone))
         with step(f"Counting {request.day.isoformat()} ({cfg.timezone}) in gold"):
-            counts = {_key(r): (r["customer_name"], int(r["notifications"])) for r in
-                      transforms.gold_counts(io.read_gold(settings, session), start, end)
-                      .toArrow().to_pylist()}
+            counts = {
+                _key(r): (r["customer_name"], int(r["notifications"]))
+                for r in transforms.gold_counts(io.read_gold(settings, session), start, end)
+                .toArrow()
+                .to_pylist()
+            }
         with step("Reconciling with silver's distinct message_ids"):
-            distinct = {_key(r): int(r["notifications"]) for r in
-                        transforms.silver_distinct_counts(io.read_silver(settings, session),
-                                                          start, end).toArrow().to_pylist()}
+            distinct = {
+                _key(r): int(r["notifications"])
+                for r in transforms.silver_distinct_counts(
+                    io.read_silver(settings, session), start, end
+                )
+                .toArrow()
+                .to_pylist()
+            }
             reconcile(counts, distinct)
         rec.inputs["gold_lines"] = len(counts)
         rec.inputs["silver_messages"] = sum(distinct.values())
@@ -101,14 +112,17 @@ def run(settings: Settings, session: SparkSession, request: BillingRequest) -> B
             raise QualityError(
                 f"{io.bills_path(settings)}: {len(broken)} final line(s) no longer match "
                 f"their content hash (first: billing_date {broken[0]['billing_date']}, "
-                f"customer_id {broken[0]['customer_id']}); nothing written")
+                f"customer_id {broken[0]['customer_id']}); nothing written"
+            )
         plan = ledger.plan_day(request.day, request.now, counts, existing, cfg)
         if plan.partitions:
             with step(f"Writing the bill ({plan.status})"):
                 io.write_partitions(session, settings, plan.partitions)
         rec.outputs["bill_lines"] = sum(len(v) for v in plan.partitions.values())
-        bills = {request.day: [r for r in existing if r["billing_date"] == request.day],
-                 **plan.partitions}  # each day's bill as it now stands
+        bills = {
+            request.day: [r for r in existing if r["billing_date"] == request.day],
+            **plan.partitions,
+        }  # each day's bill as it now stands
         folder = request.out or io.reports_dir(settings)
         written = []
         for day in sorted(bills):
@@ -121,8 +135,9 @@ def _key(row: dict[str, Any]) -> tuple[int, str]:
     return int(row["customer_id"]), row["channel"]
 
 
-def reconcile(counts: dict[tuple[int, str], tuple[str, int]],
-              distinct: dict[tuple[int, str], int]) -> None:
+def reconcile(
+    counts: dict[tuple[int, str], tuple[str, int]], distinct: dict[tuple[int, str], int]
+) -> None:
     """Every line's count must equal silver's distinct message_ids for its customer and
     channel (and no silver key may be missing from the bill); else nothing is written."""
     keys = set(counts) | set(distinct)
@@ -133,4 +148,5 @@ def reconcile(counts: dict[tuple[int, str], tuple[str, int]],
             f"reconciliation failed: {len(wrong)} line(s) of gold differ from silver's "
             f"distinct message_ids (first: customer_id {cid}, channel {channel}: gold "
             f"{counts.get(wrong[0], ('', 0))[1]}, silver {distinct.get(wrong[0], 0)}); "
-            "nothing written")
+            "nothing written"
+        )

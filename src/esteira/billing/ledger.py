@@ -24,9 +24,20 @@ from esteira.billing.render import day_bounds
 
 Key = tuple[int, str]  # customer_id, channel
 Counts = dict[Key, tuple[str, int]]  # -> customer_name, notifications
-SEALED = ("billing_date", "customer_id", "customer_name", "channel", "line_type",
-          "adjusted_date", "notifications", "price_mode", "unit_price", "amount_centavos",
-          "status", "reason")
+SEALED = (
+    "billing_date",
+    "customer_id",
+    "customer_name",
+    "channel",
+    "line_type",
+    "adjusted_date",
+    "notifications",
+    "price_mode",
+    "unit_price",
+    "amount_centavos",
+    "status",
+    "reason",
+)
 
 
 @dataclass
@@ -65,15 +76,36 @@ def broken_seals(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r["status"] == "final" and r["content_hash"] != content_hash(r)]
 
 
-def _line(day: date, key: Key, name: str, n: int, cents: int, unit: Decimal, mode: str,
-          now: datetime, cfg: BillingSettings, adjusted: date | None = None,
-          reason: str | None = None) -> dict[str, Any]:
-    return {"billing_date": day, "customer_id": key[0], "customer_name": name,
-            "channel": key[1], "line_type": "usage" if adjusted is None else "adjustment",
-            "adjusted_date": adjusted, "notifications": n, "price_mode": mode,
-            "unit_price": unit, "amount_centavos": cents, "status": "draft",
-            "reason": reason, "content_hash": None, "computed_at": now,
-            "final_after": final_after(day, cfg)}
+def _line(
+    day: date,
+    key: Key,
+    name: str,
+    n: int,
+    cents: int,
+    unit: Decimal,
+    mode: str,
+    now: datetime,
+    cfg: BillingSettings,
+    adjusted: date | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "billing_date": day,
+        "customer_id": key[0],
+        "customer_name": name,
+        "channel": key[1],
+        "line_type": "usage" if adjusted is None else "adjustment",
+        "adjusted_date": adjusted,
+        "notifications": n,
+        "price_mode": mode,
+        "unit_price": unit,
+        "amount_centavos": cents,
+        "status": "draft",
+        "reason": reason,
+        "content_hash": None,
+        "computed_at": now,
+        "final_after": final_after(day, cfg),
+    }
 
 
 def _seal(row: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -82,8 +114,9 @@ def _seal(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     return sealed
 
 
-def plan_day(day: date, now: datetime, counts: Counts, existing: list[dict[str, Any]],
-             cfg: BillingSettings) -> Plan:
+def plan_day(
+    day: date, now: datetime, counts: Counts, existing: list[dict[str, Any]], cfg: BillingSettings
+) -> Plan:
     """The run's writes for `day`, given its reconciled counts and the bills table's rows
     of `day`, of the next open day and of adjustments of `day`."""
     usage = [r for r in existing if r["billing_date"] == day and r["line_type"] == "usage"]
@@ -94,8 +127,7 @@ def plan_day(day: date, now: datetime, counts: Counts, existing: list[dict[str, 
     for key, (name, n) in sorted(counts.items()):
         price = price_in_force(cfg.prices, key[1], day)
         cost = amount(price, n)
-        lines.append(_line(day, key, name, n, cost.centavos, cost.unit_price, cost.mode,
-                           now, cfg))
+        lines.append(_line(day, key, name, n, cost.centavos, cost.unit_price, cost.mode, now, cfg))
     carried = [r for r in existing if r["billing_date"] == day and r["line_type"] != "usage"]
     rows = lines + carried
     if final:
@@ -103,12 +135,19 @@ def plan_day(day: date, now: datetime, counts: Counts, existing: list[dict[str, 
     return Plan(day, "final" if final else "draft", {day: rows})
 
 
-def _adjust(day: date, now: datetime, counts: Counts, existing: list[dict[str, Any]],
-            usage: list[dict[str, Any]], cfg: BillingSettings) -> Plan:
+def _adjust(
+    day: date,
+    now: datetime,
+    counts: Counts,
+    existing: list[dict[str, Any]],
+    usage: list[dict[str, Any]],
+    cfg: BillingSettings,
+) -> Plan:
     """A final day counted again: differences go to the next open bill."""
     target = next_open_day(day, now, cfg)
-    adjustments = [r for r in existing if r["line_type"] == "adjustment"
-                   and r["adjusted_date"] == day]
+    adjustments = [
+        r for r in existing if r["line_type"] == "adjustment" and r["adjusted_date"] == day
+    ]
     billed: dict[Key, list[int]] = defaultdict(lambda: [0, 0])
     names: dict[Key, str] = {}
     for r in usage + [a for a in adjustments if a["status"] == "final"]:
@@ -124,24 +163,52 @@ def _adjust(day: date, now: datetime, counts: Counts, existing: list[dict[str, A
         if n == was_n and cost.centavos == was_cents:
             continue
         why = "late messages" if n > was_n else "fewer messages"
-        reason = (f"{why} after the bill of {day.isoformat()} became final: billed "
-                  f"{was_n}, counted {n}")
-        new_lines.append(_line(target, key, name, n - was_n, cost.centavos - was_cents,
-                               cost.unit_price, cost.mode, now, cfg, adjusted=day,
-                               reason=reason))
+        reason = (
+            f"{why} after the bill of {day.isoformat()} became final: billed {was_n}, counted {n}"
+        )
+        new_lines.append(
+            _line(
+                target,
+                key,
+                name,
+                n - was_n,
+                cost.centavos - was_cents,
+                cost.unit_price,
+                cost.mode,
+                now,
+                cfg,
+                adjusted=day,
+                reason=reason,
+            )
+        )
     drafts = [a for a in adjustments if a["status"] == "draft"]
     if _same(new_lines) == _same(drafts):  # a rerun that finds what is already billed
         return Plan(day, "unchanged")
     touched = {target} | {a["billing_date"] for a in drafts}
     partitions = {}
     for partition in sorted(touched):
-        kept = [r for r in existing if r["billing_date"] == partition and not (
-            r["line_type"] == "adjustment" and r["adjusted_date"] == day
-            and r["status"] == "draft")]
+        kept = [
+            r
+            for r in existing
+            if r["billing_date"] == partition
+            and not (
+                r["line_type"] == "adjustment"
+                and r["adjusted_date"] == day
+                and r["status"] == "draft"
+            )
+        ]
         partitions[partition] = kept + [r for r in new_lines if r["billing_date"] == partition]
     return Plan(day, "adjusted" if new_lines else "unchanged", partitions, new_lines)
 
 
 def _same(lines: list[dict[str, Any]]) -> set[tuple]:
-    return {(r["billing_date"], int(r["customer_id"]), r["channel"], int(r["notifications"]),
-             int(r["amount_centavos"])) for r in lines}
+    return {
+        (
+            r["billing_date"],
+            int(r["customer_id"]),
+            r["channel"],
+            int(r["notifications"]),
+            int(r["amount_centavos"]),
+        )
+        for r in lines
+    }

@@ -26,8 +26,9 @@ def price_in_force(prices: list[Price], channel: str, day: date) -> Price:
     """The channel's price with the latest effective_from on or before `day`."""
     candidates = [p for p in prices if p.channel == channel and p.effective_from <= day]
     if not candidates:
-        raise ConfigError(f"billing.prices: no price for channel {channel} in force on "
-                          f"{day.isoformat()}")
+        raise ConfigError(
+            f"billing.prices: no price for channel {channel} in force on {day.isoformat()}"
+        )
     return max(candidates, key=lambda p: p.effective_from)
 
 

@@ -18,9 +18,21 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 STATUS_LABELS = {"draft": "rascunho", "final": "final"}
-CSV_COLUMNS = ("billing_date", "customer_id", "customer_name", "channel", "line_type",
-               "adjusted_date", "notifications", "price_mode", "unit_price", "amount",
-               "status", "reason", "content_hash")
+CSV_COLUMNS = (
+    "billing_date",
+    "customer_id",
+    "customer_name",
+    "channel",
+    "line_type",
+    "adjusted_date",
+    "notifications",
+    "price_mode",
+    "unit_price",
+    "amount",
+    "status",
+    "reason",
+    "content_hash",
+)
 
 
 def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
@@ -49,9 +61,17 @@ def _day(value: Any) -> str:
 
 
 def _order(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return sorted(rows, key=lambda r: (
-        _day(r["billing_date"]), str(r["customer_name"]), int(r["customer_id"]),
-        r["line_type"] != "usage", _day(r.get("adjusted_date")), str(r["channel"])))
+    return sorted(
+        rows,
+        key=lambda r: (
+            _day(r["billing_date"]),
+            str(r["customer_name"]),
+            int(r["customer_id"]),
+            r["line_type"] != "usage",
+            _day(r.get("adjusted_date")),
+            str(r["channel"]),
+        ),
+    )
 
 
 def render_bill_txt(rows: Iterable[Mapping[str, Any]]) -> str:
@@ -71,7 +91,8 @@ def render_bill_txt(rows: Iterable[Mapping[str, Any]]) -> str:
     blocks = []
     ordered = _order(rows)
     for (day, _customer), group in groupby(
-            ordered, key=lambda r: (_day(r["billing_date"]), int(r["customer_id"]))):
+        ordered, key=lambda r: (_day(r["billing_date"]), int(r["customer_id"]))
+    ):
         lines = list(group)
         name = lines[-1]["customer_name"]
         text = ["Relatório de Cobrança", f"Cliente: {name}"]
@@ -82,11 +103,11 @@ def render_bill_txt(rows: Iterable[Mapping[str, Any]]) -> str:
                 text.append(
                     f"Ajuste {_day(line['adjusted_date'])} {line['channel']}: "
                     f"{int(line['notifications']):+d} notificações, "
-                    f"{money(line['amount_centavos'])} ({line['reason']})")
+                    f"{money(line['amount_centavos'])} ({line['reason']})"
+                )
         total = sum(int(line["amount_centavos"]) for line in lines)
         status = "final" if all(line["status"] == "final" for line in lines) else "draft"
-        text += [f"Valor: {money(total)}", f"Data: {day}",
-                 f"Situação: {STATUS_LABELS[status]}"]
+        text += [f"Valor: {money(total)}", f"Data: {day}", f"Situação: {STATUS_LABELS[status]}"]
         blocks.append("\n".join(text) + "\n")
     return "\n".join(blocks)
 
@@ -97,13 +118,23 @@ def render_bill_csv(rows: Iterable[Mapping[str, Any]]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for r in _order(rows):
-        writer.writerow([
-            _day(r["billing_date"]), int(r["customer_id"]), r["customer_name"], r["channel"],
-            r["line_type"], _day(r.get("adjusted_date")), int(r["notifications"]),
-            r.get("price_mode") or "", _plain(r.get("unit_price")),
-            f"{Decimal(int(r['amount_centavos'])) / 100:.2f}", r["status"],
-            r.get("reason") or "", r.get("content_hash") or "",
-        ])
+        writer.writerow(
+            [
+                _day(r["billing_date"]),
+                int(r["customer_id"]),
+                r["customer_name"],
+                r["channel"],
+                r["line_type"],
+                _day(r.get("adjusted_date")),
+                int(r["notifications"]),
+                r.get("price_mode") or "",
+                _plain(r.get("unit_price")),
+                f"{Decimal(int(r['amount_centavos'])) / 100:.2f}",
+                r["status"],
+                r.get("reason") or "",
+                r.get("content_hash") or "",
+            ]
+        )
     return buffer.getvalue()
 
 

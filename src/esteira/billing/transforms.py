@@ -22,8 +22,10 @@ KEYS = ("customer_id", "channel")
 
 def day_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     if start.second or start.microsecond or end.second or end.microsecond:
-        raise ConfigError("billing.timezone: its offset is not whole minutes, so gold's "
-                          "minutes cannot tile its days")
+        raise ConfigError(
+            "billing.timezone: its offset is not whole minutes, so gold's "
+            "minutes cannot tile its days"
+        )
     return start, end
 
 
@@ -36,8 +38,11 @@ def _dates(column: str, start: datetime, end: datetime) -> Column:
 def gold_counts(gold: DataFrame, start: datetime, end: datetime) -> DataFrame:
     """Per customer and channel: the day's notifications from gold's minutes, with the
     customer's name (the latest seen that day)."""
-    day = gold.filter(_dates("event_date", start, end)
-                      & (F.col("minute") >= F.lit(start)) & (F.col("minute") < F.lit(end)))
+    day = gold.filter(
+        _dates("event_date", start, end)
+        & (F.col("minute") >= F.lit(start))
+        & (F.col("minute") < F.lit(end))
+    )
     return day.groupBy(*KEYS).agg(
         F.sum("notifications").cast("long").alias("notifications"),
         F.max_by("customer_name", "minute").alias("customer_name"),
@@ -46,10 +51,16 @@ def gold_counts(gold: DataFrame, start: datetime, end: datetime) -> DataFrame:
 
 def silver_distinct_counts(silver: DataFrame, start: datetime, end: datetime) -> DataFrame:
     """Per customer and channel: distinct message_ids whose event time is in the day."""
-    day = silver.filter(_dates("event_date", start, end)
-                        & (F.col("event_datetime") >= F.lit(start))
-                        & (F.col("event_datetime") < F.lit(end)))
+    day = silver.filter(
+        _dates("event_date", start, end)
+        & (F.col("event_datetime") >= F.lit(start))
+        & (F.col("event_datetime") < F.lit(end))
+    )
     # distinct as two groupings (the ids, then their count): the plan both engines run
     # fastest, the same number as countDistinct
-    return (day.groupBy(*KEYS, "message_id").count().groupBy(*KEYS)
-            .agg(F.count(F.lit(1)).cast("long").alias("notifications")))
+    return (
+        day.groupBy(*KEYS, "message_id")
+        .count()
+        .groupBy(*KEYS)
+        .agg(F.count(F.lit(1)).cast("long").alias("notifications"))
+    )

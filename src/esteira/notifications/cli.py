@@ -66,8 +66,12 @@ def produce_command(
         raise ConfigError(f"--rate: {rate!r} is not a rate (e.g. 1000 or 1000/s)") from None
     if per_second <= 0 or customers < 1:
         raise ConfigError("--rate must be > 0 and --customers >= 1")
-    for name, share in (("duplicates", duplicates), ("late", late), ("bad", bad),
-                        ("too-late", too_late)):
+    for name, share in (
+        ("duplicates", duplicates),
+        ("late", late),
+        ("bad", bad),
+        ("too-late", too_late),
+    ):
         if not 0 <= share < 1:
             raise ConfigError(f"--{name} must be a share between 0 and 1, not {share}")
     begin = None
@@ -78,12 +82,25 @@ def produce_command(
             raise ConfigError(f"--start: {start!r} is not an ISO date-time") from None
     settings = cli_common.settings()
     cfg = settings.notifications
-    spec = Spec(rate=per_second, duration=parse_seconds(duration, "--duration"),
-                customers=customers, start=default_start(begin), duplicates=duplicates, late=late,
-                bad=bad, too_late=too_late, seed=seed,
-                max_lateness_days=cfg.max_lateness_days)
-    tally = produce(endpoints.kafka_bootstrap(settings), cfg.topic, spec,
-                    partitions=cfg.partitions, send_rate=per_second if begin is None else None)
+    spec = Spec(
+        rate=per_second,
+        duration=parse_seconds(duration, "--duration"),
+        customers=customers,
+        start=default_start(begin),
+        duplicates=duplicates,
+        late=late,
+        bad=bad,
+        too_late=too_late,
+        seed=seed,
+        max_lateness_days=cfg.max_lateness_days,
+    )
+    tally = produce(
+        endpoints.kafka_bootstrap(settings),
+        cfg.topic,
+        spec,
+        partitions=cfg.partitions,
+        send_rate=per_second if begin is None else None,
+    )
     if expected is not None:
         expected.parent.mkdir(parents=True, exist_ok=True)
         expected.write_text(json.dumps(tally.as_dict(), ensure_ascii=False), encoding="utf-8")
@@ -151,8 +168,12 @@ def _print_usage(settings, session, top: int) -> None:
     for col in ("Cliente", "Canal", "Notificações", "Última atualização (UTC)"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["customer_name"], r["channel"], integer_br(r["notifications"]),
-                      datetime_br(r["updated_at"]))
+        table.add_row(
+            r["customer_name"],
+            r["channel"],
+            integer_br(r["notifications"]),
+            datetime_br(r["updated_at"]),
+        )
     if hidden:
         table.add_row(f"... +{integer_br(hidden)} linhas", "", "", "")
     output.print(table)
@@ -163,14 +184,18 @@ def report_command(
     customer: Annotated[str, typer.Option(help="customer_id, or the customer's exact name")],
     out: Annotated[Path, typer.Option(help="the report file (written whole or not at all)")],
     from_: Annotated[
-        str | None, typer.Option("--from", help="ISO date or date-time (local time "
-                                 "without an offset); default: the first message")
+        str | None,
+        typer.Option(
+            "--from",
+            help="ISO date or date-time (local time without an offset); default: the first message",
+        ),
     ] = None,
     to: Annotated[
         str | None, typer.Option(help="ISO date (through its end) or date-time (exclusive)")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="txt (the seed's layout), csv, jsonl")
-                   ] = "txt",
+    fmt: Annotated[
+        str, typer.Option("--format", help="txt (the seed's layout), csv, jsonl")
+    ] = "txt",
 ) -> None:
     """Relatório Detalhado: one customer's messages in event-time order, from silver."""
     from esteira.logs import console
@@ -180,9 +205,12 @@ def report_command(
     request = ReportRequest.parse(customer, out, fmt, from_, to, settings.timezone)
 
     def progress(done: int, total: int) -> None:
-        console.print(f"relatório: {integer_br(done)} de {integer_br(total)} mensagens",
-                      highlight=False)
+        console.print(
+            f"relatório: {integer_br(done)} de {integer_br(total)} mensagens", highlight=False
+        )
 
     result = run(settings, cli_common.session(), request, progress)
-    output.print(f"relatório de customer_id {result.customer_id}: "
-                 f"{integer_br(result.messages)} mensagens em {result.path}")
+    output.print(
+        f"relatório de customer_id {result.customer_id}: "
+        f"{integer_br(result.messages)} mensagens em {result.path}"
+    )

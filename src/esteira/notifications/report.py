@@ -33,10 +33,19 @@ if TYPE_CHECKING:
     from esteira.settings import Settings
 
 FORMATS = ("txt", "csv", "jsonl")
-REPORT_COLUMNS = ("message_id", "customer_id", "customer_name", "channel", "payload",
-                  "event_datetime")
-_MEDIA = {"txt": "text/plain; charset=utf-8", "csv": "text/csv; charset=utf-8",
-          "jsonl": "application/x-ndjson"}
+REPORT_COLUMNS = (
+    "message_id",
+    "customer_id",
+    "customer_name",
+    "channel",
+    "payload",
+    "event_datetime",
+)
+_MEDIA = {
+    "txt": "text/plain; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+    "jsonl": "application/x-ndjson",
+}
 
 
 def iso_event_time(value: datetime) -> str:
@@ -47,8 +56,9 @@ def iso_event_time(value: datetime) -> str:
     return value.isoformat(timespec=spec)
 
 
-def render_report(rows: Iterable[Mapping[str, Any]], customer_name: str,
-                  fmt: str = "txt") -> Iterator[str]:
+def render_report(
+    rows: Iterable[Mapping[str, Any]], customer_name: str, fmt: str = "txt"
+) -> Iterator[str]:
     """Yields the report as text chunks (header first, then one chunk per message) in
     the order the rows come: the caller sorts them by (event_datetime, message_id).
     event_datetime: a datetime (naive = UTC) or an ISO text already formatted."""
@@ -68,8 +78,10 @@ def render_rows(rows: Iterable[Mapping[str, Any]], fmt: str) -> Iterator[str]:
     """One text chunk per message, in the layout of `fmt` (no header)."""
     if fmt == "txt":
         for r in rows:
-            yield (f"Mensagem ID: {r['message_id']}\nPayload: “{r['payload']}”\n"
-                   f"Data hora: {_iso(r['event_datetime'])}\n")
+            yield (
+                f"Mensagem ID: {r['message_id']}\nPayload: “{r['payload']}”\n"
+                f"Data hora: {_iso(r['event_datetime'])}\n"
+            )
     elif fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -97,15 +109,21 @@ def render_table(table: pa.Table, fmt: str) -> str:
     # of a zoned timestamp to text goes through the zone database, 100x slower)
     utc = table["event_datetime"].cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))
     times = pc.replace_substring(pc.cast(utc, pa.string()), " ", "T", max_replacements=1)
-    times = pc.if_else(pc.ends_with(times, "000"), pc.utf8_slice_codeunits(times, 0, 23),
-                       times)
+    times = pc.if_else(pc.ends_with(times, "000"), pc.utf8_slice_codeunits(times, 0, 23), times)
     iso = pc.binary_join_element_wise(times, "+00:00", "")
     if fmt != "txt":
         rows = table.drop_columns(["event_datetime"]).append_column("event_datetime", iso)
         return "".join(render_rows(rows.to_pylist(), fmt))
     text = pc.binary_join_element_wise(
-        "Mensagem ID: ", table["message_id"], "\nPayload: “",
-        pc.fill_null(table["payload"], ""), "”\nData hora: ", iso, "\n", "")
+        "Mensagem ID: ",
+        table["message_id"],
+        "\nPayload: “",
+        pc.fill_null(table["payload"], ""),
+        "”\nData hora: ",
+        iso,
+        "\n",
+        "",
+    )
     return "".join(_utf8(chunk) for chunk in text.chunks)
 
 
@@ -114,8 +132,9 @@ def _utf8(strings: pa.StringArray) -> str:
     if len(strings) == 0:
         return ""
     _, offsets, data = strings.buffers()
-    bounds = pa.Array.from_buffers(pa.int32(), len(strings) + 1, [None, offsets],
-                                   offset=strings.offset)
+    bounds = pa.Array.from_buffers(
+        pa.int32(), len(strings) + 1, [None, offsets], offset=strings.offset
+    )
     start, end = bounds[0].as_py(), bounds[-1].as_py()
     return memoryview(data)[start:end].tobytes().decode("utf-8")
 
@@ -156,8 +175,15 @@ class ReportRequest:
     end: datetime | None = None  # UTC, exclusive
 
     @classmethod
-    def parse(cls, customer: str, out: Path, fmt: str = "txt", start: str | None = None,
-              end: str | None = None, tz: str = "America/Sao_Paulo") -> ReportRequest:
+    def parse(
+        cls,
+        customer: str,
+        out: Path,
+        fmt: str = "txt",
+        start: str | None = None,
+        end: str | None = None,
+        tz: str = "America/Sao_Paulo",
+    ) -> ReportRequest:
         """--from/--to take an ISO date or date-time; without an offset they are local
         times in `tz`. A date in --to means through the end of that day."""
         if fmt not in FORMATS:
@@ -181,8 +207,9 @@ def _instant(text: str | None, option: str, tz: str, end_of_day: bool) -> dateti
         else:
             moment = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ConfigError(f"{option}: not an ISO date or date-time "
-                          "(e.g. 2020-02-03 or 2020-02-03T14:00)") from None
+        raise ConfigError(
+            f"{option}: not an ISO date or date-time (e.g. 2020-02-03 or 2020-02-03T14:00)"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(tz))
     return moment.astimezone(UTC)
@@ -196,8 +223,12 @@ class ReportResult:
     size: int
 
 
-def run(settings: Settings, session: SparkSession, request: ReportRequest,
-        on_progress: Callable[[int, int], None] | None = None) -> ReportResult:
+def run(
+    settings: Settings,
+    session: SparkSession,
+    request: ReportRequest,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ReportResult:
     """Resolves the customer, counts the range, then streams silver's rows in
     event-time chunks into the file."""
     from esteira.notifications import report_io
@@ -205,8 +236,9 @@ def run(settings: Settings, session: SparkSession, request: ReportRequest,
 
     with track_run(settings.runs_file, "notifications.report", settings.engine) as rec:
         silver = report_io.silver(settings, session)
-        customer_id, name = report_io.resolve_customer(silver, request.customer,
-                                                       report_io.silver_path(settings))
+        customer_id, name = report_io.resolve_customer(
+            silver, request.customer, report_io.silver_path(settings)
+        )
         plan = report_io.plan_chunks(silver, customer_id, request.start, request.end)
         total = sum(n for _, _, n in plan)
         if total == 0:

@@ -89,8 +89,10 @@ def run_step(step: PlannedStep) -> Outcome:
         format_message = getattr(exc, "format_message", None)
         message = format_message() if format_message else str(exc)
         code, reason = None, f"{exc.__class__.__name__}: {message}"
-    except Exception as exc:
-        log.exception("step %s: unexpected failure (a bug: please report it)", step.name)
+    except Exception as exc:  # its class only: an engine's text can quote a row's values
+        log.error("step %s: unexpected failure (a bug: please report it): %s; rerun with "
+                  "--log-level DEBUG for the traceback", step.name, type(exc).__name__)
+        log.debug("traceback", exc_info=exc)
         code, reason = None, exc.__class__.__name__
     if isinstance(code, int) and code != 0:
         reason = f"exit status {code}"

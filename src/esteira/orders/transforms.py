@@ -180,10 +180,10 @@ def validation_rules(cfg: OrdersSettings) -> list[Expectation]:
 
 
 def flag(normalised: DataFrame, known_cities: DataFrame, rules: list[Expectation]) -> DataFrame:
-    """Adds `_dq_failed` (the rules each row breaks). `known_cities` holds (uf, cidade)
-    pairs, cidade folded (`esteira.brazil.fold`)."""
+    """Adds `_dq_failed` (the rules each row breaks). `known_cities` holds distinct
+    (uf, cidade) pairs, cidade folded (`esteira.brazil.fold`): no shuffle per batch."""
     known = known_cities.select(F.col("uf").alias("_k_uf"), F.col("cidade").alias("_k_cidade"),
-                                F.lit(True).alias(KNOWN_CITY)).distinct()
+                                F.lit(True).alias(KNOWN_CITY))
     joined = normalised.join(
         F.broadcast(known),
         (normalised["uf"] == known["_k_uf"]) & (fold_text(normalised["cidade"]) ==

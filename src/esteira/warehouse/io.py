@@ -181,6 +181,12 @@ class PostgresTarget:
             for statement in _UNKNOWN:
                 conn.execute(statement.replace("{s}", ident),
                              {"k": unknown, "end": open_end, "from": first_from})
+            # side tables of a run killed before it could drop them (engine spark)
+            for (left,) in conn.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
+                    "AND table_name LIKE '\\_esteira\\_%%'", (self.schema,)).fetchall():
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(
+                    sql.Identifier(self.schema, left)))
 
     def reset(self) -> None:
         """Drops every warehouse table (one transaction): the next run is a full load."""
