@@ -129,9 +129,12 @@ def cluster_runs(
     """The jobs through --master and through --remote, both at once: much of a small
     job on a cluster is waiting (executors starting, task round trips), not work."""
     urls = {"master": local_cluster.master_url, "remote": local_cluster.connect_url}
+    # a --master job's executors: 512 MB each is plenty here (Spark's default is 1 GB)
+    small = {"master": {"ESTEIRA_SPARK__CONF": '{"spark.executor.memory": "512m"}'}}
     runs = {
         mode: _start_jobs(cluster_home, inputs, tmp_path_factory.mktemp(mode) / "out",
-                          ["--engine", "spark", f"--{mode}", url], warehouse_source)
+                          ["--engine", "spark", f"--{mode}", url],
+                          {**warehouse_source, **small.get(mode, {})})
         for mode, url in urls.items()
     }
     yield runs

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import unquote
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 Snapshot = dict[str, tuple[list[str], list[str]]]
@@ -19,7 +22,7 @@ def snapshot(root: Path) -> Snapshot:
     """Every Delta table, CSV and JSON file under root: (columns or header, sorted rows)."""
     found: Snapshot = {}
     for log in sorted(root.rglob("_delta_log")):
-        table = DeltaTable(str(log.parent)).to_pyarrow_table()
+        table = read_delta(log.parent)
         rows = sorted(json.dumps(r, default=str, sort_keys=True) for r in table.to_pylist())
         found[str(log.parent.relative_to(root))] = (sorted(table.schema.names), rows)
     for path in sorted(root.rglob("*")):
@@ -31,6 +34,31 @@ def snapshot(root: Path) -> Snapshot:
             else:
                 found[str(path.relative_to(root))] = (lines[:1], sorted(lines[1:]))
     return found
+
+
+def read_delta(path: Path) -> pa.Table:
+    """A Delta table's current rows, with deltalake.
+
+    JVM Spark writes timestamps as Parquet INT96, which the deltalake reader turns into
+    nanoseconds and then cannot cast a 9999-12-31 (an SCD2 open end) back to the table's
+    microseconds; such a table is read here file by file as microseconds instead, with
+    the partition values of each file's add action.
+    """
+    table = DeltaTable(str(path))
+    try:
+        return table.to_pyarrow_table()
+    except pa.ArrowInvalid:
+        pass
+    schema = pa.schema(table.schema().to_arrow())
+    partitions = table.metadata().partition_columns
+    pieces = []
+    for action in pa.table(table.get_add_actions(flatten=True)).to_pylist():
+        piece = pq.read_table(path / unquote(action["path"]), coerce_int96_timestamp_unit="us")
+        for column in partitions:
+            value = [action[f"partition.{column}"]] * piece.num_rows
+            piece = piece.append_column(column, pa.array(value, schema.field(column).type))
+        pieces.append(piece.select(schema.names).cast(schema))
+    return pa.concat_tables(pieces) if pieces else schema.empty_table()
 
 
 def differences(expected: Snapshot, actual: Snapshot) -> list[str]:

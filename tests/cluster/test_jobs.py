@@ -1,4 +1,5 @@
-"""The batch jobs on a real cluster give the same tables as on Sail, row for row.
+"""The batch jobs (portfolio, quarantine, invoices, chatbot, warehouse) on a real cluster
+give the same tables as on Sail, row for row.
 
 Each job runs through the CLI with `--engine spark --master spark://127.0.0.1:...` (a
 JVM driver whose executors run on the two workers) and with `--remote sc://...` (the

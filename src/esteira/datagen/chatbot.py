@@ -37,7 +37,8 @@ def generate_events(
     sid = F.col("sid")
     step = (F.col("id") / sessions).cast("long")  # the n-th answer of its session
     flow = sid % len(FLOW_KEYS)
-    keys = F.element_at(F.array(*[F.array(*map(F.lit, ks)) for ks in FLOW_KEYS]), flow + 1)
+    flows = F.array(*[F.array(*map(F.lit, ks)) for ks in FLOW_KEYS])
+    keys = F.element_at(flows, (flow + 1).cast("int"))  # the JVM wants an INT index
     size = F.size(keys)
     start = (uniform(seed, 0, row_id="sid") * (86_400 - 900)).cast("long")  # per session
     epoch = F.unix_timestamp(F.lit(f"{day} 00:00:00")) + start + step * 25 + F.col("id") % 7
