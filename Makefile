@@ -114,6 +114,10 @@ demo: setup
 	$(NOTIF_DEMO) ESTEIRA_BILLING__ROOT=$(DEMO)/billing ESTEIRA_RUN__STEPS__WAREHOUSE__ENABLED=false \
 	  ESTEIRA_RUN__STEPS__BILLING__COMMAND='["notifications","billing","--date","2020-02-03"]' \
 	  $(ESTEIRA) run all --date 2024-05-28
+	@echo ""
+	@echo "Painel de Notificações on the demo's data (Ctrl+C stops it):"
+	@echo "  ESTEIRA_NOTIFICATIONS__ROOT=$(DEMO)/notifications ESTEIRA_BILLING__ROOT=$(DEMO)/billing $(ESTEIRA) serve"
+	@echo "  then open http://127.0.0.1:8000/ (API: http://127.0.0.1:8000/docs)"
 
 # Two passes: pyspark holds either Connect sessions (sail) or one JVM session per process.
 # The services the suite needs are started first; at the end (pass or fail) only those
