@@ -1,4 +1,4 @@
-"""Reading the source and reading/writing the warehouse, on PostgreSQL or Delta.
+"""Reading and writing the warehouse on PostgreSQL (Delta: delta_target.py).
 
 A step hands its target a list of `Write`s (frames computed by transforms) and the
 marks to advance; the target applies them: PostgreSQL in ONE transaction (bulk load,
@@ -18,17 +18,12 @@ from psycopg import sql
 from pyspark.sql import DataFrame, SparkSession
 
 from esteira.connectors import postgres as pg
-from esteira.errors import InputError, QualityError
+from esteira.errors import QualityError
 from esteira.warehouse.schemas import (
-    ACCEPTED,
     CONTROL,
     DDL,
     KEYS,
-    PG_TYPE,
     SMALL_TABLES,
-    SOURCE,
-    SPARK_TYPE,
-    TEXT_TYPES,
 )
 
 Mode = Literal["replace", "append", "upsert", "newer", "missing", "replace_rejects"]
@@ -54,81 +49,6 @@ class Mark:
     table: str
     high_water_mark: datetime | None = None
     column: str | None = None
-
-
-# --- source ---------------------------------------------------------------------------
-
-
-def check_source(dsn: str, schema: str) -> dict[str, dict[str, str]]:
-    """Every source table and column present and castable; else one line naming them.
-    Returns each table's declared column types."""
-    declared: dict[str, dict[str, str]] = {}
-    with pg.connect(dsn) as conn:
-        for table, columns in SOURCE.items():
-            found = dict(conn.execute(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema = %s AND table_name = %s", (schema, table)).fetchall())
-            if not found:
-                raise InputError(f"source table {schema}.{table}", "does not exist")
-            declared[table] = found
-            for column, kind in columns.items():
-                if column not in found:
-                    raise InputError(f"source table {table}", f"column {column} is missing")
-                if found[column] in ACCEPTED[kind]:
-                    continue
-                if found[column] not in TEXT_TYPES:
-                    raise InputError(
-                        f"source table {table}",
-                        f"column {column} is {found[column]}, which cannot be read as "
-                        f"{PG_TYPE[kind]}")
-                _check_castable(conn, schema, table, column, kind)
-    return declared
-
-
-def _check_castable(conn: Any, schema: str, table: str, column: str, kind: str) -> None:
-    import psycopg
-
-    query = sql.SQL("SELECT count({c}::{t}) FROM {s}.{tb}").format(
-        c=sql.Identifier(column), t=sql.SQL(PG_TYPE[kind]), s=sql.Identifier(schema),
-        tb=sql.Identifier(table))
-    try:
-        with conn.transaction():
-            conn.execute(query)
-    except psycopg.DataError:
-        raise InputError(
-            f"source table {table}",
-            f"column {column} holds values that cannot be cast to {PG_TYPE[kind]}") from None
-
-
-def source_query(
-    schema: str, table: str, declared: dict[str, str], timezone: str, since: datetime | None
-) -> str:
-    """SELECT of a source table with every column cast to its kind's type; timestamps
-    without zone are read in `timezone`. `since`: rows with atualizado_em after it."""
-    columns = []
-    for column, kind in SOURCE[table].items():
-        ident = sql.Identifier(column).as_string(None)
-        if kind == "timestamp" and declared.get(column) != "timestamp with time zone":
-            expr = f"({ident}::timestamp AT TIME ZONE {sql.Literal(timezone).as_string(None)})"
-        elif kind == "timestamp":
-            expr = ident
-        else:
-            expr = f"{ident}::{PG_TYPE[kind]}"
-        columns.append(f"{expr} AS {ident}")
-    where = ""
-    if since is not None:
-        where = f" WHERE atualizado_em > '{since.isoformat()}'::timestamptz"
-    name = f"{sql.Identifier(schema).as_string(None)}.{sql.Identifier(table).as_string(None)}"
-    return f"SELECT {', '.join(columns)} FROM {name}{where}"
-
-
-def read_source(
-    session: SparkSession, dsn: str, schema: str, table: str, declared: dict[str, str],
-    timezone: str, since: datetime | None = None,
-) -> DataFrame:
-    query = source_query(schema, table, declared, timezone, since)
-    frame = pg.read_table(session, dsn, query=query)
-    return frame.select(*[frame[c].cast(SPARK_TYPE[k]).alias(c) for c, k in SOURCE[table].items()])
 
 
 def write_flat(frame: DataFrame, path: Path, delimiter: str, encoding: str) -> int:

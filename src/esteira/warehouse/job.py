@@ -24,7 +24,7 @@ from esteira.errors import ConfigError, EsteiraError
 from esteira.logs import step
 from esteira.runlog import Run, track_run
 from esteira.settings import Settings
-from esteira.warehouse import io, transforms
+from esteira.warehouse import io, source, transforms
 from esteira.warehouse.config import WarehouseSettings
 from esteira.warehouse.delta_target import DeltaTarget
 from esteira.warehouse.schemas import SMALL_TABLES, SOURCE
@@ -85,7 +85,7 @@ def run(settings: Settings, session: SparkSession, request: WarehouseRequest) ->
             ctx = _Context(settings, cfg, session, target, request, stage, run_)
             if "raw" in request.steps:  # bad input stops the run before anything is made
                 try:
-                    ctx.declared = io.check_source(_source_dsn(settings), cfg.source_schema)
+                    ctx.declared = source.check_source(_source_dsn(settings), cfg.source_schema)
                 except EsteiraError as exc:
                     raise EsteiraError(f"step raw failed: {exc}") from None
             with step(f"Preparing the warehouse ({cfg.target})"):
@@ -146,7 +146,7 @@ def _raw(ctx: _Context) -> StepResult:
     writes = []
     for table in SOURCE:
         since = mark if table == "movimento" else None
-        frame = io.read_source(ctx.session, dsn, cfg.source_schema, table, declared[table],
+        frame = source.read_source(ctx.session, dsn, cfg.source_schema, table, declared[table],
                                cfg.timezone, since)
         frame = frame.withColumn("ingerido_em", F.lit(ctx.load_ts))
         if table == "movimento":
