@@ -41,7 +41,7 @@ app.add_typer(invoices_app, name="invoices", help="Invoice averages over the las
 app.add_typer(chatbot_app, name="chatbot", help="Chatbot answers per session.")
 app.add_typer(orders_app, name="orders", help="E-commerce orders: Kafka -> PostgreSQL.")
 app.add_typer(run_app, name="run", help="Run the batch systems of a day, in order.")
-app.add_typer(services_app, name="services", help="Local Kafka and PostgreSQL.")
+app.add_typer(services_app, name="services", help="Local Kafka, PostgreSQL and a Spark cluster.")
 app.add_typer(warehouse_app, name="warehouse", help="SiCooperative card-movement warehouse.")
 app.add_typer(datagen_app, name="datagen", help="Synthetic data for demos, tests, benchmarks.")
 app.command("runs", help="List recent pipeline runs from the run log.")(runs_command)

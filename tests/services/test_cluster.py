@@ -19,7 +19,7 @@ import pytest
 from esteira import cli
 from esteira.errors import ConfigError
 from esteira.services import cluster
-from esteira.services.local import pid_alive, port_answers, read_state
+from esteira.services.local import pid_alive, port_answers, read_state, wait_until
 from esteira.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,6 +83,7 @@ def _lifecycle(settings, taken: int, capsys) -> None:
     state = read_state(settings, cluster.NAME)
     executors = [c.pid for w in state["workers"] for c in psutil.Process(w).children(True)]
     os.kill(state["workers"][0], signal.SIGKILL)
+    assert wait_until(lambda: not pid_alive(state["workers"][0]), timeout=10)
     assert not cluster.status(settings).running
     stopped = cluster.down(settings)
     assert not stopped.running
