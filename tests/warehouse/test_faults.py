@@ -97,10 +97,11 @@ def private_pg(engine: str):
     """A PostgreSQL of this test's own: its data folder under /tmp (the server account
     must reach it), a free port; stopped and removed afterwards."""
     from esteira.services import postgres as pg_service
+    from esteira.services.local import free_port
 
     home = Path(tempfile.mkdtemp(prefix="esteira-pg-", dir="/tmp"))
     home.chmod(0o755)
-    settings = load_settings(engine=engine, home=home, postgres={"port": 55439})
+    settings = load_settings(engine=engine, home=home, postgres={"port": free_port()})
     pg_service.up(settings)
     try:
         yield settings
@@ -117,7 +118,8 @@ def test_postgres_stopped_mid_write_leaves_the_table_and_a_rerun_succeeds(
     from esteira.warehouse import job
 
     settings = load_settings(
-        engine=private_pg.engine, home=private_pg.home, postgres={"port": 55439},
+        engine=private_pg.engine, home=private_pg.home,
+        postgres={"port": private_pg.postgres.port},
         warehouse={"source_database": "esteira", "source_schema": "src", "database": "esteira",
                    "dw_schema": "dw", "flat_file": str(tmp_path / "flat.csv")})
     dsn = endpoints.postgres_dsn(settings)
