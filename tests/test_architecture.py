@@ -20,7 +20,7 @@ SYSTEMS = sorted(
     if p.is_dir() and (p / "job.py").is_file()
 )
 SHARED = ["connectors", "engine", "streaming", "quality", "formats", "columns", "errors",
-          "runlog", "logs"]
+          "runlog", "logs", "alerts", "brazil"]
 
 
 def imports(path: Path) -> set[str]:
