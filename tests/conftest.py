@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from esteira import cli
+from esteira import cli, streaming
 from esteira.engine import get_session
 from esteira.settings import Settings, load_settings
 
@@ -75,3 +75,19 @@ def run_cli(engine: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], mon
         return code, out, err
 
     return invoke
+
+
+@pytest.fixture
+def stream_session(engine: str, spark: SparkSession) -> Iterator[SparkSession]:
+    """The suite's JVM session for a stream run in this process (notifications, orders),
+    its settings put back after the stream changed them."""
+    if engine != "spark":
+        pytest.skip("the Kafka source needs JVM Spark")
+    keys = [*streaming.STREAMING_CONF, "spark.sql.shuffle.partitions"]
+    saved = {key: spark.conf.get(key, None) for key in keys}
+    yield spark
+    for key, value in saved.items():
+        if value is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, value)

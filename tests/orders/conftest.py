@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
 
-from esteira import streaming
 from esteira.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,17 +27,3 @@ def orders_settings(engine: str, kafka_topic: Callable[..., str], pg_schema: str
 
     return make
 
-
-@pytest.fixture
-def stream_session(engine: str, spark: SparkSession) -> Iterator[SparkSession]:
-    """The suite's JVM session, its settings put back after a stream changed them."""
-    if engine != "spark":
-        pytest.skip("the Kafka source needs JVM Spark")
-    keys = [*streaming.STREAMING_CONF, "spark.sql.shuffle.partitions"]
-    saved = {key: spark.conf.get(key, None) for key in keys}
-    yield spark
-    for key, value in saved.items():
-        if value is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, value)
