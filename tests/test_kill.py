@@ -8,9 +8,10 @@ Delta log does not yet reference (the write is in flight). Then:
 - the rerun succeeds, moves each table to N+1 and gives the same rows as the
   uninterrupted first run (the killed run's leftovers change nothing).
 
-Both engines: the moment is found by polling the table's folder every 2 ms while the
-real `esteira --engine <engine>` process runs (on the JVM engine each killed process
-starts a JVM of its own).
+Both engines: the moment is found by looking at the table's folder while the real
+`esteira --engine <engine>` process group is stopped, between 1 ms slices of its run;
+SIGKILL goes to the whole group (on the JVM engine each killed run starts a JVM of its
+own, a child process).
 """
 
 from __future__ import annotations
@@ -103,23 +104,35 @@ def _rows(spark, table: Path) -> list[tuple]:
 
 def _kill_mid_write(argv: list[str], table: Path, env: dict[str, str]) -> bool:
     """Starts `esteira argv`, kills it with SIGKILL as soon as `table` holds a data file
-    its log does not have; True when that moment was hit (not the end of the run)."""
+    its log does not have; True when that moment was hit (not the end of the run).
+
+    The process runs in slices of 1 ms between SIGSTOP and SIGCONT and the folder is
+    looked at while it is stopped, so the look never races the write: on a fast
+    machine a small table's files and its commit can land within one poll of a free
+    run (CI once saw the whole write pass between two looks)."""
     before = _data_files(table)
     version = delta_version(table)
     proc = subprocess.Popen([str(ESTEIRA), "--engine", ENGINE, *argv], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    group = proc.pid  # the process group: on the JVM engine the JVM is a child process
     try:
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 600
         while proc.poll() is None and time.monotonic() < deadline:
-            if _data_files(table) - before:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-                return delta_version(table) == version
-            time.sleep(0.002)
+            os.killpg(group, signal.SIGSTOP)
+            try:
+                if _data_files(table) - before:
+                    os.killpg(group, signal.SIGKILL)
+                    proc.wait()
+                    return delta_version(table) == version
+            finally:
+                if proc.poll() is None:
+                    os.killpg(group, signal.SIGCONT)
+            time.sleep(0.001)
         return False
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(group, signal.SIGKILL)
             proc.wait()
 
 
