@@ -46,35 +46,21 @@ $(JARS)/kafka/.done: pom.xml
 	mvn -q -B -P kafka-broker dependency:copy-dependencies
 	@touch $@
 
-# The local PostgreSQL is Debian's postgresql package (Kafka needs only Java 17 and the jars).
+# Debian packages the set-up installs with apt-get where missing (deploy/setup/debian-package):
+# the local PostgreSQL (Kafka needs only Java 17 and the jars), npm for the dashboard's
+# front-end libraries, and chromium for the browser test.
+DEBIAN := deploy/setup/debian-package
 services-deps:
-	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
-	elif command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
-	  echo "PostgreSQL is missing: installing Debian's postgresql package (apt-get)"; \
-	  $$SUDO apt-get update -qq && \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
-	else \
-	  echo "PostgreSQL is missing and cannot be installed here (needs apt-get and root or sudo):"; \
-	  echo "  install Debian's postgresql package, or set postgres.host to use your own server"; \
-	fi
+	@$(DEBIAN) '/usr/lib/postgresql/*/bin/initdb' postgresql "the local PostgreSQL; or set postgres.host to use your own server"
 
 # The dashboard: its front-end libraries (htmx, uPlot) from npm, pinned by
 # src/esteira/web/package-lock.json and served by the app itself (no CDN); the browser
-# test drives Debian's chromium, installed with apt-get when missing (as PostgreSQL is).
+# test drives Debian's chromium.
 WEB := src/esteira/web
 web-deps: $(WEB)/node_modules/.package-lock.json
-	@if command -v chromium >/dev/null; then :; \
-	elif command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
-	  echo "chromium is missing: installing Debian's chromium package (apt-get)"; \
-	  $$SUDO apt-get update -qq && \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else \
-	  echo "chromium is missing and cannot be installed here (needs apt-get and root or sudo):"; \
-	  echo "  install Debian's chromium package: the browser test (tests/web) needs it"; \
-	fi
+	@$(DEBIAN) chromium chromium "the browser test (tests/web)"
 $(WEB)/node_modules/.package-lock.json: $(WEB)/package.json $(WEB)/package-lock.json
+	@$(DEBIAN) npm npm "the dashboard's front-end libraries"
 	@command -v npm >/dev/null || { echo "npm is needed for the dashboard's libraries: apt-get install npm"; exit 1; }
 	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
 

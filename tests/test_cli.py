@@ -74,3 +74,23 @@ def test_config_prints_the_settings_in_effect_with_secrets_masked(monkeypatch, c
     assert values["postgres"]["password"] == "**********"
     assert cli.main(["config", "nada"]) == 2
     assert "no settings section 'nada'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["invoices", "averages", "--input", "x", "--out", "s3a://bucket/medias"], "--out"),
+    (["chatbot", "answers", "--input=gs://bucket/lake", "--out", "y"], "--input"),
+])
+def test_an_object_store_url_as_an_output_path_is_refused_by_option(
+        argv, named, tmp_path, monkeypatch, capsys):
+    """Path would turn s3a://bucket/x into a local folder `s3a:`: refused before any work."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{named}: object-store URLs are not supported" in err and "bucket" not in err
+    assert list(tmp_path.iterdir()) == []  # nothing created
+
+
+def test_an_object_store_url_in_a_path_setting_is_refused_by_key(monkeypatch, capsys):
+    monkeypatch.setenv("ESTEIRA_QUARANTINE__TABLE", "s3a://lake/quarentena")
+    assert cli.main(["config", "quarantine"]) == 2
+    assert "quarantine.table: object-store URLs are not supported" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from esteira.chatbot.cli import app as chatbot_app
 from esteira.datagen.cli import app as datagen_app
 from esteira.errors import EsteiraError
 from esteira.invoices.cli import app as invoices_app
+from esteira.locations import refuse_in_argv
 from esteira.logs import console, setup_logging
 from esteira.notifications.cli import app as notifications_app
 from esteira.orchestrate.cli import app as run_app
@@ -84,6 +85,7 @@ def root(
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI and returns its exit status; expected errors become one line."""
     try:
+        refuse_in_argv(sys.argv[1:] if argv is None else argv)
         app(args=argv, prog_name="esteira")  # standalone: usage errors print and exit 2
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,6 +25,7 @@ from esteira.billing.config import BillingSettings
 from esteira.chatbot.config import ChatbotSettings
 from esteira.errors import ConfigError
 from esteira.invoices.config import InvoicesSettings
+from esteira.locations import refuse_in_settings
 from esteira.notifications.config import NotificationsSettings
 from esteira.orchestrate.config import RunSettings
 from esteira.orders.config import OrdersSettings
@@ -90,6 +91,11 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    @model_validator(mode="after")
+    def _paths_are_paths(self) -> Settings:
+        refuse_in_settings(self)
+        return self
 
     @property
     def jars_dir(self) -> Path:
