@@ -15,7 +15,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from esteira.notifications import io, transforms
-from esteira.notifications.job import MicroBatch
+from esteira.notifications.micro_batch import MicroBatch
 from esteira.settings import load_settings
 
 KAFKA = "key binary, value binary, topic string, partition int, offset long, " \

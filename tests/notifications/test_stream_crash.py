@@ -30,7 +30,7 @@ import pytest
 
 from esteira.datagen.notifications import Spec, Tally, produce
 from esteira.engine import get_session
-from esteira.notifications.job import PAUSE_AT
+from esteira.notifications.micro_batch import PAUSE_AT
 from esteira.settings import load_settings
 from notifications.stream_helpers import (
     REPO,

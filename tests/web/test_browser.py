@@ -16,7 +16,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from esteira.notifications import io, transforms
-from esteira.notifications.job import MicroBatch
+from esteira.notifications.micro_batch import MicroBatch
 from esteira.settings import load_settings
 from esteira.web.app import create_app
 

@@ -132,7 +132,7 @@ def reject_rules(max_lateness: timedelta, max_ahead: timedelta = MAX_AHEAD) -> l
     Each condition states its rule in SQL over the message's fields as text, the broker's
     `kafka_timestamp` and the stream's `watermark` (newest accepted event time). The
     stream does not evaluate them again: `parse_messages` and `too_late` already gave
-    every record its reason, and a micro-batch counts those (see the job's Summary).
+    every record its reason, and a micro-batch counts those (see micro_batch.Summary).
     """
     event_ts = "try_to_timestamp(event_datetime)"
     iso = _ISO_DATETIME.replace("\\", "\\\\")  # a backslash in a SQL string is an escape

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from esteira.notifications import io, job, transforms
-from esteira.notifications.job import MicroBatch
+from esteira.notifications import io, job, micro_batch, transforms
+from esteira.notifications.micro_batch import MicroBatch
 from esteira.runlog import Run
 from esteira.settings import Settings, load_settings
 
@@ -114,7 +114,7 @@ def test_a_backlog_batch_appends_silver_beside_gold_and_still_counts_once(
     spark: SparkSession, body: MicroBatch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Over GOLD_ALONE_UP_TO messages silver is appended while gold merges: same rows."""
-    monkeypatch.setattr(job, "GOLD_ALONE_UP_TO", 0)
+    monkeypatch.setattr(micro_batch, "GOLD_ALONE_UP_TO", 0)
     t = body.tables
     big = _batch(spark, [_msg("A", "2020-02-03T14:00:01Z"), _msg("B", "2020-02-03T14:00:30Z"),
                          b"quebrado"], 0)
