@@ -20,7 +20,7 @@ SYSTEMS = sorted(
     if p.is_dir() and (p / "job.py").is_file()
 )
 SHARED = ["connectors", "engine", "streaming", "quality", "formats", "columns", "errors",
-          "runlog", "logs", "alerts", "brazil"]
+          "runlog", "logs", "alerts", "brazil", "locations"]
 
 
 def imports(path: Path) -> set[str]:

@@ -100,9 +100,10 @@ class Queries:
         with self._lock:
             if self._rollup is None or self._rollup[0] != version:
                 frame = pl.from_arrow(dataset.to_table(columns=ROLLUP_COLUMNS))
+                # sorted by customer: one customer's rows are a slice (binary search)
                 self._rollup = (version, frame.with_columns(
                     pl.col("last_minute").dt.replace_time_zone(None).dt.replace_time_zone(
-                        "UTC")))
+                        "UTC")).sort("customer_id"))
                 self._days.clear()
             return self._rollup
 
@@ -169,7 +170,9 @@ class Queries:
     def customer(self, customer_id: int) -> dict[str, Any] | None:
         """The customer's name and newest minute (from the rollup), or None if unknown."""
         _, frame = self.rollup_frame()
-        mine = frame.filter(pl.col("customer_id") == customer_id)
+        ids = frame["customer_id"]
+        lo = ids.search_sorted(customer_id, "left")
+        mine = frame.slice(lo, ids.search_sorted(customer_id, "right") - lo)
         if mine.is_empty():
             return None
         newest = mine.filter(pl.col("last_minute") == pl.col("last_minute").max())
