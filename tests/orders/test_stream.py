@@ -86,8 +86,10 @@ def _dump(dsn: str, schema: str) -> tuple[list, list]:
 def test_rules_versions_dlq_and_a_full_replay(stream_session, orders_settings, pg_schema,
                                               kafka_bootstrap, kafka_topic, caplog, tmp_path):
     topic = kafka_topic(partitions=1)
+    # the platform's threshold, set for this source only (one value for the batch alert
+    # line and the run's alert)
     settings = orders_settings(topic=topic, partitions=1, max_offsets_per_trigger=4,
-                               reject_alert_share=0.3)
+                               alerts={"rejected_share": {"orders": 0.3}})
     messages = _messages()
     kafka.produce(kafka_bootstrap, topic, messages)
     dsn = endpoints.postgres_dsn(settings)
@@ -124,6 +126,7 @@ def test_rules_versions_dlq_and_a_full_replay(stream_session, orders_settings, p
     run = [r for r in read_runs(settings.runs_file) if r["pipeline"] == "orders.consume"
            and r["inputs"].get("kafka") == len(EVENTS)][-1]
     assert run["rules"][job.ALERT_RULE]["failed"] == result.alerts
+    assert run["rules"][job.ALERT_RULE]["threshold"] == 0.3
     assert run["rules"]["orders.valor_total_confere"]["failed"] == 1
 
     # a second consumer (new checkpoint) reads the whole topic again: nothing changes

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from esteira.errors import MissingColumnError
@@ -39,7 +40,7 @@ def _flagged(spark, path: Path, **orders):
     rules = transforms.validation_rules(settings.orders)
     records = transforms.export_records(canonical)
     return transforms.flag(transforms.normalise(records, settings.orders),
-                           io.known_cities(spark), rules), rules
+                           io.known_cities(), rules), rules
 
 
 def test_an_export_in_another_shape_is_normalised(spark, tmp_path):
@@ -98,10 +99,12 @@ def test_a_batch_writes_only_the_newest_event_per_order(spark, tmp_path):
         "B,2024-01-05 10:00:00,P1,0,1.00,0.00,Reembolsado,2024-01-09 10:00:00\n"
         "B,2024-01-05 10:00:00,P1,1,1.00,1.00,Pago,2024-01-05 10:00:00\n", encoding="utf-8")
     flagged, rules = _flagged(spark, path)
-    rows = transforms.batch_outcome(flagged, rules).collect()
-    written = {r["pedido_id"]: r["status_pedido"] for r in rows if r["_gravar"]}
-    assert written == {"A": "Cancelado", "B": "Pago"}  # B's newer event broke qtde_positiva
-    assert [r["regra"] for r in rows if r["_rejeitado"]] == ["qtde_positiva"]
+    outcome = transforms.batch_outcome(flagged, rules).toArrow()
+    newest = transforms.newest_per_order(outcome).to_pylist()
+    assert [(r["pedido_id"], r["status_pedido"]) for r in newest] == [
+        ("A", "Cancelado"), ("B", "Pago")]  # B's newer event broke qtde_positiva
+    rejected = [r["regra"] for r in outcome.to_pylist() if r["_rejeitado"]]
+    assert rejected == ["qtde_positiva"]
 
 
 def test_an_export_without_a_required_column_names_it(spark, tmp_path):
@@ -110,3 +113,16 @@ def test_an_export_without_a_required_column_names_it(spark, tmp_path):
     with pytest.raises(MissingColumnError, match="produto_id") as caught:
         _flagged(spark, path)
     assert str(path) in str(caught.value)
+
+
+def test_newest_per_order_breaks_a_version_tie_by_the_kafka_offset():
+    outcome = pa.table({
+        "pedido_id": ["B", "A", "A", "A", "B"],
+        "status_pedido": ["Pago", "Pago", "Cancelado", "Reembolsado", "Pendente"],
+        "versao": [5, 7, 7, 9, 5],
+        "kafka_offset": [10, 1, 2, 3, 11],
+        "_passou": [True, True, True, False, True],  # A's newest broke a rule
+    })
+    newest = transforms.newest_per_order(outcome).to_pylist()
+    assert [(r["pedido_id"], r["status_pedido"]) for r in newest] == [
+        ("A", "Cancelado"), ("B", "Pendente")]

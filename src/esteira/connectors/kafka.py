@@ -273,9 +273,13 @@ def read_stream(
     topic: str,
     starting_offsets: str = "earliest",
     max_offsets_per_trigger: int | None = None,
+    min_partitions: int | None = None,
 ) -> DataFrame:
     """The topic as a Structured Streaming source (key, value, topic, partition, offset,
-    timestamp, timestampType); at most `max_offsets_per_trigger` records per batch."""
+    timestamp, timestampType); at most `max_offsets_per_trigger` records per batch, read
+    by at least `min_partitions` tasks (the source splits a topic partition's offset
+    range, so that fewer topic partitions than cores, or a count that is no multiple of
+    the cores, do not leave a core idle)."""
     reader = (
         session.readStream.format("kafka")
         .option("kafka.bootstrap.servers", bootstrap)
@@ -285,6 +289,8 @@ def read_stream(
     )
     if max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(max_offsets_per_trigger))
+    if min_partitions:
+        reader = reader.option("minPartitions", str(min_partitions))
     return reader.load()
 
 

@@ -3,8 +3,10 @@
 Every rule value of issue 16 is written once here: the vocabularies of statuses and
 channels with their aliases, the column aliases real exports use, the time zone of naive
 order times, the decimal style, each validation rule's action, the topics (orders and
-dead letters), the PostgreSQL tables, the rejected-share alert threshold and the API
-extractor's knobs. The API bearer token and the PostgreSQL password come only from the
+dead letters), the PostgreSQL tables and the API extractor's knobs. The rejected-share
+alert threshold is the platform's (`alerts.max_rejected_share`, or `alerts.rejected_share`
+keyed `orders` / `orders.consume.orders`): one value serves the per-batch alert line and
+the run's webhook alert. The API bearer token and the PostgreSQL password come only from the
 environment (ESTEIRA_ORDERS__API_TOKEN, ESTEIRA_POSTGRES__PASSWORD).
 """
 
@@ -75,8 +77,6 @@ class OrdersSettings(BaseModel):
     rules: dict[str, Action] = Field(default_factory=lambda: dict(RULE_ACTIONS))
     future_tolerance_seconds: int = Field(
         300, ge=0, description="clock skew allowed before a data_pedido counts as future")
-    reject_alert_share: float = Field(
-        0.05, ge=0, le=1, description="alert when a batch's rejected share passes this")
     pg_schema: str = Field("public", description="PostgreSQL schema of the orders tables")
     table: str = "pedidos"
     rejects_table: str = "pedidos_rejeitados"
@@ -87,7 +87,11 @@ class OrdersSettings(BaseModel):
     trigger_seconds: float = Field(1.0, ge=0, description="micro-batch interval; 0 = back "
                                    "to back")
     max_offsets_per_trigger: int | None = Field(
-        200_000, ge=1, description="cap on records per micro-batch")
+        200_000, ge=1, description="cap on records per micro-batch: large, since each "
+        "batch costs about a second whatever its size (planning, markers, commit)")
+    min_read_tasks: int | None = Field(
+        None, ge=1, description="Spark tasks reading one micro-batch from Kafka; default: "
+        "topic partitions x local cores, so every core gets an equal share")
     api_token: SecretStr | None = Field(None, description="bearer token; environment only")
     api_page_size: int = Field(100, ge=1, le=10_000)
     api_timeout_seconds: float = Field(30, gt=0)

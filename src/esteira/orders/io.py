@@ -22,6 +22,7 @@ source topic/partition/offset in headers, which identify it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,15 +164,18 @@ def send_dead_letters(bootstrap: str, topic: str, rejects: pa.Table,
     return kafka.produce_with_headers(bootstrap, topic, records)
 
 
-def known_cities(session: SparkSession) -> DataFrame:
-    """(uf, folded city name) of every place `esteira.brazil` knows."""
-    pairs = sorted({(c.uf, fold(c.name)) for c in cities()})
-    return session.createDataFrame(pairs, "uf string, cidade string")
+def known_cities() -> frozenset[str]:
+    """The `transforms.city_key` (UF, folded city name) of every place `esteira.brazil`
+    knows."""
+    return frozenset(transforms.city_key(c.uf, fold(c.name)) for c in cities())
 
 
 def read_topic(session: SparkSession, bootstrap: str, cfg: OrdersSettings) -> DataFrame:
+    """The orders topic as a stream. Its 3 partitions on 2 cores would run as 2 tasks and
+    then 1 (a core idle half the time): each partition is split into one range per core."""
+    tasks = cfg.min_read_tasks or cfg.partitions * (os.cpu_count() or 1)
     return kafka.read_stream(session, bootstrap, cfg.topic, cfg.starting_offsets,
-                             cfg.max_offsets_per_trigger)
+                             cfg.max_offsets_per_trigger, min_partitions=tasks)
 
 
 def write_batches(records: DataFrame, body, checkpoint: Path, trigger_seconds: float):

@@ -1,13 +1,15 @@
 """The orders consumer (Kafka -> validated, versioned rows in PostgreSQL) and the export check.
 
 `consume`: one Structured Streaming query (JVM Spark: Sail has no Kafka source),
-checkpointed; each micro-batch is parsed, normalised and checked against the rules in
-config, collected once (Arrow), and written by `io.write_batch` in one PostgreSQL
+checkpointed; the stream is parsed, normalised and checked against the rules in config
+(planned once, stateless), each micro-batch collected once (Arrow), only the newest event
+per order kept (on the Arrow table), and written by `io.write_batch` in one PostgreSQL
 transaction with the batch's marker (see esteira.orders.io for why a replay or a SIGKILL
 changes nothing). Dropped records go to the dead-letter topic and the rejects table; a
-batch whose rejected share passes `orders.reject_alert_share` logs an alert line and
-counts in the run log. `check`: the same normalisation and rules on an export file, on
-either engine, without writing anything.
+batch whose rejected share passes the platform's threshold (`alerts.threshold`, the one
+the run's webhook alert uses too) logs an alert line and counts in the run log.
+`check`: the same normalisation and rules on an export file, on either engine, without
+writing anything.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from esteira.runlog import Run, track_run
 from esteira.settings import Settings
 
 log = logging.getLogger(__name__)
-ALERT_RULE = "orders.lotes_acima_do_limite_de_rejeicao"
+PIPELINE, SOURCE = "orders.consume", "orders"  # run log: pipeline and quality source
+ALERT_RULE = f"{SOURCE}.lotes_acima_do_limite_de_rejeicao"
 
 
 @dataclass(frozen=True)
@@ -85,62 +88,71 @@ def consume(settings: Settings, session: SparkSession, request: ConsumeRequest) 
     checkpoint = cfg.folder(settings.home).resolve() / "checkpoint"
     app_id = delta.stable_app_id(checkpoint, "esteira-orders")
     streaming.configure(session, **{"spark.sql.shuffle.partitions": "2"})
-    body = MicroBatch(cfg, dsn, bootstrap, t, app_id, io.known_cities(session).cache())
+    body = MicroBatch(cfg, dsn, bootstrap, t, app_id,
+                      settings.alerts.threshold(PIPELINE, SOURCE))
+    known = io.known_cities()
 
     def start():
-        return io.write_batches(io.read_topic(session, bootstrap, cfg), body, checkpoint,
-                                cfg.trigger_seconds)
+        # parsing and the rules are planned once, on the stream (stateless: no shuffle);
+        # each micro-batch then only collects `batch_outcome` and writes it
+        outcome = transforms.batch_outcome(transforms.flag(transforms.normalise(
+            transforms.parse_messages(io.read_topic(session, bootstrap, cfg)), cfg), known,
+            body.rules), body.rules)
+        return io.write_batches(outcome, body, checkpoint, cfg.trigger_seconds)
 
     def on_progress(_i: int, progress) -> None:
         body.result.records += progress.get("numInputRows", 0)
+        spent = progress.get("durationMs") or {}
+        log.info("batch %s trigger ms: %s", progress.get("batchId"),
+                 ", ".join(f"{k} {v}" for k, v in sorted(spent.items())))
 
-    with track_run(settings.runs_file, "orders.consume", settings.engine) as run_rec:
+    with track_run(settings.runs_file, PIPELINE, settings.engine) as run_rec:
         log.info("consuming topic %s -> PostgreSQL %s (checkpoint %s)", cfg.topic, t.pedidos,
                  checkpoint)
         try:
             streaming.run_queries([start], until_idle=request.until_idle,
                                   on_progress=on_progress, name="orders consumer")
         finally:
-            _record(run_rec, body.result, cfg)
+            _record(run_rec, body.result, body.alert_share)
     return body.result
 
 
-def _record(run_rec: Run, result: ConsumeResult, cfg: OrdersSettings) -> None:
+def _record(run_rec: Run, result: ConsumeResult, threshold: float) -> None:
     run_rec.inputs["kafka"] = result.records
     run_rec.outputs["pedidos"] = result.written
     run_rec.outputs["rejeitados"] = result.rejected
-    run_rec.record_quality("orders", result.quality)
+    run_rec.record_quality(SOURCE, result.quality)
     run_rec.rules[ALERT_RULE] = {"action": "alert", "failed": result.alerts,
-                                 "threshold": cfg.reject_alert_share}
+                                 "threshold": threshold}
 
 
 class MicroBatch:
     """One micro-batch (the foreachBatch body): exactly once through the batch marker."""
 
     def __init__(self, cfg: OrdersSettings, dsn: str, bootstrap: str, t: io.Tables,
-                 app_id: str, known: DataFrame) -> None:
+                 app_id: str, alert_share: float) -> None:
         self.cfg, self.dsn, self.bootstrap, self.t = cfg, dsn, bootstrap, t
-        self.app_id, self.known = app_id, known
+        self.app_id, self.alert_share = app_id, alert_share
         self.rules = transforms.validation_rules(cfg)
         self.result = ConsumeResult(quality=QualityReport.from_counts(self.rules, {}))
 
-    def __call__(self, records: DataFrame, batch_id: int) -> None:
+    def __call__(self, outcome: DataFrame, batch_id: int) -> None:
+        """`outcome`: the micro-batch's records through `transforms.batch_outcome`."""
         state = io.batch_state(self.dsn, self.t, self.app_id, batch_id)
         if state == "done":
             log.info("batch %d was already written: replay skipped", batch_id)
             self.result.replayed += 1
             return
         clock = [time.perf_counter()]
-        flagged = transforms.flag(transforms.normalise(transforms.parse_messages(records),
-                                                       self.cfg), self.known, self.rules)
-        table = transforms.batch_outcome(flagged, self.rules).toArrow()
+        table = outcome.toArrow()  # the batch's only Spark action
         clock.append(time.perf_counter())
         if table.num_rows == 0:
             return
         report = _report(table, self.rules)
         report.raise_on_fail(f"topic {self.cfg.topic}, batch {batch_id}")
-        pedidos = table.filter(table["_gravar"]).select(list(PEDIDOS_COLUMNS))
+        pedidos = transforms.newest_per_order(table).select(list(PEDIDOS_COLUMNS))
         rejects = _rejects(table.filter(table["_rejeitado"]), batch_id)
+        clock.append(time.perf_counter())
         stored = None
         if state is None:
             stored = io.write_batch(self.dsn, self.t, self.app_id, batch_id, pedidos, rejects,
@@ -153,8 +165,9 @@ class MicroBatch:
         io.mark_dlq_sent(self.dsn, self.t, self.app_id, batch_id)
         clock.append(time.perf_counter())
         self._count(batch_id, report, pedidos.num_rows)
-        log.info("batch %d times: read+validate+collect %.1fs, postgres %.1fs, dlq %.1fs",
-                 batch_id, *(b - a for a, b in itertools.pairwise(clock)))
+        log.info("batch %d times: spark read+validate+collect %.2fs, arrow %.2fs, "
+                 "postgres %.2fs, dlq %.2fs", batch_id,
+                 *(b - a for a, b in itertools.pairwise(clock)))
 
     def _count(self, batch_id: int, report: QualityReport, written: int) -> None:
         res = self.result
@@ -162,12 +175,12 @@ class MicroBatch:
         res.written += written
         res.quality = res.quality.merge(report)
         share = report.rejected / report.rows if report.rows else 0.0
-        if share > self.cfg.reject_alert_share:
+        if share > self.alert_share:
             res.alerts += 1
             res.alert_batches.append(batch_id)
             log.warning("ALERTA: lote %d rejeitou %d de %d registros (%.1f%%), acima do limite "
                         "de %.1f%%", batch_id, report.rejected, report.rows, share * 100,
-                        self.cfg.reject_alert_share * 100)
+                        self.alert_share * 100)
         log.info("batch %d: %d records, %d orders upserted, %d rejected", batch_id,
                  report.rows, written, report.rejected)
 
@@ -209,7 +222,7 @@ def check(settings: Settings, session: SparkSession, request: CheckRequest) -> Q
     with track_run(settings.runs_file, "orders.check", settings.engine) as run_rec:
         canonical = io.read_export(session, request.export, cfg)
         records = transforms.export_records(canonical)
-        flagged = transforms.flag(transforms.normalise(records, cfg), io.known_cities(session),
+        flagged = transforms.flag(transforms.normalise(records, cfg), io.known_cities(),
                                   rules)
         try:
             report = measure(flagged, rules)
