@@ -55,7 +55,7 @@ def worker(args: argparse.Namespace) -> None:
     dsn = endpoints.postgres_dsn(settings)
     session = get_session(settings)
     associados, movimentos = sizes(args.scale)
-    full, incremental, checks = [], [], []
+    full, incremental, checks, loads = [], [], [], []
     for i in range(1 + args.repeat):
         _sql(dsn, f"DROP SCHEMA IF EXISTS {dw} CASCADE")
         generate(dsn, source, associados, movimentos, seed=7 + i)
@@ -67,12 +67,13 @@ def worker(args: argparse.Namespace) -> None:
         start = time.perf_counter()
         job.run(settings, session, job.WarehouseRequest.parse(settings.warehouse))
         incremental.append(time.perf_counter() - start)
+        loads.append(round(os.getloadavg()[0], 1))
         checks.append(_check(dsn, source, dw, flat, f"run {i + 1} incremental"))
     _sql(dsn, f"DROP SCHEMA IF EXISTS {dw} CASCADE")
     _sql(dsn, f"DROP SCHEMA IF EXISTS {source} CASCADE")
     print(json.dumps({"full": {"cold": full[0], "warm": full[1:]},
                       "incremental": {"cold": incremental[0], "warm": incremental[1:]},
-                      "checks": checks}))
+                      "checks": checks, "load": loads}))
 
 
 def _sql(dsn: str, statement: str) -> list[tuple]:
@@ -122,6 +123,8 @@ def main() -> None:
         print(f"{engine:6} incremental {cold_warm(r['incremental'])}  "
               f"({share:.0%} of the full load; target under {INCREMENTAL_SHARE:.0%}: "
               f"{'met' if share < INCREMENTAL_SHARE else 'missed'})")
+        print(f"{engine:6} load average (1 min) after each repetition: "
+              f"{', '.join(str(x) for x in r.get('load', []))}")
         print_checks(engine, r["checks"])
     if "sail" in results:
         full = _median(results["sail"]["full"])

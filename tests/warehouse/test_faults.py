@@ -57,6 +57,19 @@ def _wait_for_held_insert(dsn: str, timeout: float = 300) -> None:
     raise AssertionError("the facts step never reached its INSERT")
 
 
+def _wait_for_orphan_cancelled(dsn: str, dw: str, within: float) -> None:
+    """Until no session runs a statement on `dw`'s fact table any more (the killed
+    run's was cancelled and rolled back), or fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        left = _sql(dsn, "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                         f"AND state <> 'idle' AND query LIKE '%{dw}%fato_movimentacao_cartao%'")
+        if not left[0][0]:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the killed run's query still ran {within} s after the kill")
+
+
 def _state(wh_dsn: str, dw: str) -> tuple:
     facts = _sql(wh_dsn, f"SELECT count(*) FROM {dw}.fato_movimentacao_cartao")[0][0]
     mark = _sql(wh_dsn, f"SELECT count(*) FROM {dw}.etl_controle "
@@ -71,7 +84,9 @@ def test_a_run_killed_in_the_facts_step_leaves_the_facts_as_they_were(
 ) -> None:
     seed_source(wh)
     wh.run("raw", "trusted", "dims", now=ts("2024-03-01T12:00+00:00"))
-    _sql(wh.dsn, SLOW_INSERT.replace("{t}", wh.dw).replace("{seconds}", "4"))
+    # the INSERT would hold its locks for a minute: the server must notice the client
+    # is gone (client_connection_check_interval, warehouse.orphan_check_ms) long before
+    _sql(wh.dsn, SLOW_INSERT.replace("{t}", wh.dw).replace("{seconds}", "60"))
     env = {k: v for k, v in os.environ.items() if k != "SPARK_CONNECT_MODE_ENABLED"}
     child = subprocess.Popen(
         [sys.executable, "-m", "esteira.cli", "--engine", engine, "warehouse", "run",
@@ -83,7 +98,7 @@ def test_a_run_killed_in_the_facts_step_leaves_the_facts_as_they_were(
     finally:
         child.wait()
     assert child.returncode == -signal.SIGKILL
-    time.sleep(4.5)  # the server ends the orphaned transaction once the sleep returns
+    _wait_for_orphan_cancelled(wh.dsn, wh.dw, within=15)
     facts, mark, _ = _state(wh.dsn, wh.dw)
     assert (facts, mark) == (0, 0)
     _sql(wh.dsn, RELEASE.replace("{t}", wh.dw))

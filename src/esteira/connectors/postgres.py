@@ -295,16 +295,23 @@ def column_types(conn: psycopg.Connection, table: str) -> dict[str, str]:
     return dict(rows)
 
 
+_NO_JDBC_WRITER: set[int] = set()  # sessions (by id) whose engine has no JDBC writer
+
+
 def _jdbc_write(frame: DataFrame, dsn: str, side: str, batch_size: int) -> bool:
     """True when the JDBC writer wrote the side table; False when the engine has none."""
     options = jdbc_options(
         dsn, side, batchsize=str(batch_size), reWriteBatchedInserts="true"
     )
+    session = id(frame.sparkSession)
+    if session in _NO_JDBC_WRITER:  # known already: skip the attempt (it plans the frame)
+        return False
     try:
         frame.write.format("jdbc").options(**options).mode("overwrite").save()
         return True
     except Exception as exc:
         if any(sign in str(exc) for sign in (_NO_JDBC, "writer is not implemented")):
+            _NO_JDBC_WRITER.add(session)
             return False
         _drop_quietly(dsn, side)
         raise ServiceError(

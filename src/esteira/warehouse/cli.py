@@ -34,10 +34,10 @@ def run(
 @app.command("status")
 def status() -> None:
     """Each warehouse table's rows, last load and high-water mark."""
-    from esteira.warehouse import job
+    from esteira.warehouse import targets
 
     needs_engine = settings().warehouse.target == "delta"
-    rows = job.status(settings(), session() if needs_engine else None)
+    rows = targets.status(settings(), session() if needs_engine else None)
     typer.echo(pipe_table(
         ["tabela", "linhas", "ultima_carga", "high_water_mark"],
         [[r["tabela"], "-" if r["linhas"] is None else integer_br(r["linhas"]),
@@ -52,12 +52,12 @@ def reset(
 ) -> None:
     """Drops every warehouse table, so that the next run is a full load."""
     from esteira.errors import ConfigError
-    from esteira.warehouse import job
+    from esteira.warehouse import targets
 
     if not yes:
         raise ConfigError("warehouse reset drops every warehouse table: add --yes")
     needs_engine = settings().warehouse.target == "delta"
-    job.reset(settings(), session() if needs_engine else None)
+    targets.reset(settings(), session() if needs_engine else None)
     typer.echo("warehouse tables dropped")
 
 
@@ -66,11 +66,11 @@ def history(
     associado: Annotated[int, typer.Option("--associado", help="the associado's id")],
 ) -> None:
     """The versions of one associado in dim_associado (tracked columns only)."""
-    from esteira.warehouse import job
+    from esteira.warehouse import targets
 
     columns = ["sk_associado", "idade", "estado_civil", "escolaridade", "valid_from",
                "valid_to", "atual"]
-    rows = job.history(settings(), session(), associado)
+    rows = targets.history(settings(), session(), associado)
     typer.echo(pipe_table(columns, [[_when(r[c]) for c in columns] for r in rows]))
 
 

@@ -34,3 +34,6 @@ class WarehouseSettings(BaseModel):
         "1900-01-01", description="movements older than an associado's first version use it"
     )
     jdbc_batch_size: int = Field(10_000, ge=1, description="rows per JDBC batch (engine spark)")
+    orphan_check_ms: int = Field(
+        2000, ge=0, description="PostgreSQL 14+ cancels the query of a client gone this long "
+        "(client_connection_check_interval; 0: never), so a killed run's locks go quickly")

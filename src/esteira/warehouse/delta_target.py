@@ -117,7 +117,16 @@ class DeltaTarget:
         ids = movements.select(F.col("id").alias("id_movimento"))
         return movements, facts.join(ids, "id_movimento", "left_semi")
 
-    def day_span(self, timezone: str) -> tuple[Any, Any]:
+    def scd2_inputs(self, unknown: int) -> tuple[DataFrame, DataFrame, None]:
+        """The whole dim_associado and trusted_associado (PostgresTarget narrows them)."""
+        return self.read("dim_associado"), self.read("trusted_associado"), None
+
+    def type1_inputs(self, entity: str, attrs: list[str],
+                     unknown: int) -> tuple[DataFrame, DataFrame, None]:
+        return self.read(f"dim_{entity}"), self.read(f"trusted_{entity}"), None
+
+    def day_span(self, timezone: str, since: datetime | None = None) -> tuple[Any, Any]:
+        """Every trusted movement's first and last local day (`since` is not used)."""
         local = F.to_date(F.from_utc_timestamp(F.col("data_movimento"), timezone))
         row = self.read("trusted_movimento").agg(F.min(local), F.max(local)).collect()[0]
         return row[0], row[1]
@@ -150,7 +159,7 @@ class DeltaTarget:
         path = self.path(w.table)
         frame = w.frame.drop("_acao") if "_acao" in w.frame.columns else w.frame
         before = _commits(path)
-        if w.mode == "replace" or not delta.exists(path):
+        if w.mode in ("replace", "sync") or not delta.exists(path):
             delta.write(frame, path)
         elif w.mode == "append":
             delta.append(frame, path)

@@ -14,19 +14,18 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from psycopg.conninfo import make_conninfo
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from esteira import endpoints
 from esteira.connectors.staging import StagingArea
 from esteira.errors import ConfigError, EsteiraError
 from esteira.logs import step
 from esteira.runlog import Run, track_run
 from esteira.settings import Settings
-from esteira.warehouse import io, source, transforms
+from esteira.warehouse import io, scd2, source, targets, transforms
 from esteira.warehouse.config import WarehouseSettings
 from esteira.warehouse.delta_target import DeltaTarget
+from esteira.warehouse.pg_target import PostgresTarget
 from esteira.warehouse.schemas import SMALL_TABLES, SOURCE
 
 log = logging.getLogger(__name__)
@@ -80,12 +79,13 @@ def run(settings: Settings, session: SparkSession, request: WarehouseRequest) ->
     cfg = settings.warehouse
     result = WarehouseResult(target=cfg.target, steps=[])
     with track_run(settings.runs_file, "warehouse.run", settings.engine) as run_:
-        target = make_target(settings, session)
+        target = targets.make_target(settings, session)
         with StagingArea(session, settings.home / "warehouse" / "staging", run_.run_id) as stage:
             ctx = _Context(settings, cfg, session, target, request, stage, run_)
             if "raw" in request.steps:  # bad input stops the run before anything is made
                 try:
-                    ctx.declared = source.check_source(_source_dsn(settings), cfg.source_schema)
+                    ctx.declared = source.check_source(targets.source_dsn(settings),
+                                                       cfg.source_schema)
                 except EsteiraError as exc:
                     raise EsteiraError(f"step raw failed: {exc}") from None
             with step(f"Preparing the warehouse ({cfg.target})"):
@@ -110,7 +110,7 @@ class _Context:
     settings: Settings
     cfg: WarehouseSettings
     session: SparkSession
-    target: io.PostgresTarget | DeltaTarget
+    target: PostgresTarget | DeltaTarget
     request: WarehouseRequest
     stage: StagingArea
     run: Run
@@ -141,7 +141,7 @@ def _record(run: Run, outcome: StepResult) -> None:
 def _raw(ctx: _Context) -> StepResult:
     """The source as read (+ ingerido_em): small tables whole, movements since the mark."""
     cfg, out = ctx.cfg, StepResult("raw")
-    dsn, declared = _source_dsn(ctx.settings), ctx.declared
+    dsn, declared = targets.source_dsn(ctx.settings), ctx.declared
     mark = ctx.target.marks().get("raw_movimento", {}).get("high_water_mark")
     writes = []
     for table in SOURCE:
@@ -152,12 +152,14 @@ def _raw(ctx: _Context) -> StepResult:
         if table == "movimento":
             frame = ctx.stage("raw_movimento", frame)
         writes.append(io.Write(f"raw_{table}", frame,
-                               "replace" if table in SMALL_TABLES else "append"))
+                               "sync" if table in SMALL_TABLES else "append"))
     marks = [io.Mark("raw_movimento", column="atualizado_em"),
              *(io.Mark(f"raw_{t}") for t in SMALL_TABLES)]
     out.wrote = ctx.target.apply(writes, marks, ctx.load_ts)
-    out.read = {w.table.removeprefix("raw_"): n for w, n in zip(writes, out.wrote.values(),
-                                                                   strict=True)}
+    # the small tables are synced (wrote: rows that changed); read: the source's rows
+    rows = ctx.target.counts([f"raw_{t}" for t in SMALL_TABLES])
+    out.read = {t: rows[f"raw_{t}"] or 0 for t in SMALL_TABLES}
+    out.read["movimento"] = out.wrote["raw_movimento"]
     return out
 
 
@@ -166,8 +168,9 @@ def _trusted(ctx: _Context) -> StepResult:
     from esteira.quality import flag_failures, measure, passed_rows, rejected_rows
 
     out, writes, rejects = StepResult("trusted"), [], []
-    after = ctx.target.marks().get("trusted_movimento", {}).get("high_water_mark")
-    upto = ctx.target.latest("raw_movimento", "ingerido_em")
+    marks = ctx.target.marks()
+    after = marks.get("trusted_movimento", {}).get("high_water_mark")
+    upto = _last_load(ctx, marks, "raw_movimento", "ingerido_em")
     for table in SOURCE:
         raw = (ctx.target.raw_movements(after, upto) if table == "movimento"
                else ctx.target.read(f"raw_{table}"))
@@ -188,7 +191,7 @@ def _trusted(ctx: _Context) -> StepResult:
         else:
             kept = kept.withColumn("carregado_em", F.lit(ctx.load_ts))
         writes.append(io.Write(f"trusted_{table}", kept,
-                               "newer" if table == "movimento" else "replace"))
+                               "newer" if table == "movimento" else "sync"))
         rejects.append(transforms.rejects(rejected_rows(flagged, rules), table, ctx.load_ts))
     all_rejects = rejects[0]
     for more in rejects[1:]:
@@ -203,20 +206,25 @@ def _trusted(ctx: _Context) -> StepResult:
 def _dims(ctx: _Context) -> StepResult:
     """dim_associado (SCD2), dim_conta and dim_cartao (type 1), dim_data (calendar)."""
     cfg, out, t = ctx.cfg, StepResult("dims"), ctx.target
-    events = t.read("trusted_associado")
-    # each frame of changes is used once (by the bulk load): no staging, no extra pass
-    scd2 = transforms.scd2_changes(
-        t.read("dim_associado"), events, ctx.load_ts, ctx.open_end, cfg.unknown_key)
-    conta = transforms.type1_changes(
-        t.read("dim_conta"), t.read("trusted_conta"), "conta",
-        ["tipo", "data_criacao", "id_associado"], ctx.load_ts, cfg.unknown_key)
-    cartao = transforms.type1_changes(
-        t.read("dim_cartao"), t.read("trusted_cartao"), "cartao",
-        ["num_cartao", "nom_impresso", "data_criacao", "id_conta", "id_associado"],
-        ctx.load_ts, cfg.unknown_key)
-    writes = [io.Write("dim_associado", scd2, "upsert"), io.Write("dim_conta", conta, "upsert"),
+    # only the rows whose dimension rows may change (the whole tables on Delta); each
+    # frame of changes is used once (by the bulk load): no staging, no extra pass
+    dim, events, top = t.scd2_inputs(cfg.unknown_key)
+    versions = scd2.scd2_changes(dim, events, ctx.load_ts, ctx.open_end, cfg.unknown_key, top)
+    type1 = {}
+    for entity, attrs in (("conta", ["tipo", "data_criacao", "id_associado"]),
+                          ("cartao", ["num_cartao", "nom_impresso", "data_criacao", "id_conta",
+                                      "id_associado"])):
+        dim, rows, top = t.type1_inputs(entity, attrs, cfg.unknown_key)
+        type1[entity] = transforms.type1_changes(dim, rows, entity, attrs, ctx.load_ts,
+                                                 cfg.unknown_key, top)
+    conta, cartao = type1["conta"], type1["cartao"]
+    writes = [io.Write("dim_associado", versions, "upsert"), io.Write("dim_conta", conta, "upsert"),
               io.Write("dim_cartao", cartao, "upsert")]
-    first, last = t.day_span(cfg.timezone)
+    # days of the movements trusted loaded since the last dims run, joined to the
+    # calendar's own span (dim_data only grows: the rows it lacks are inserted)
+    marks = t.marks()
+    upto = _last_load(ctx, marks, "trusted_movimento", "carregado_em")
+    first, last = t.day_span(cfg.timezone, marks.get("dim_data", {}).get("high_water_mark"))
     if first is not None:
         import holidays
 
@@ -224,7 +232,8 @@ def _dims(ctx: _Context) -> StepResult:
         rows = transforms.calendar_rows(first, last, dict(days))
         calendar = ctx.session.createDataFrame(rows, transforms.DIM_DATA_SCHEMA)
         writes.append(io.Write("dim_data", calendar, "missing"))
-    marks = [io.Mark(w.table) for w in writes]
+    marks = [io.Mark(w.table, high_water_mark=upto if w.table == "dim_data" else None)
+             for w in writes]
     out.wrote = t.apply(writes, marks, ctx.load_ts, check="dims")
     return out
 
@@ -233,8 +242,9 @@ def _facts(ctx: _Context) -> StepResult:
     """New movements inserted, corrected ones (and those whose associado's version
     changed) updated; checked before commit."""
     cfg, out, t = ctx.cfg, StepResult("facts"), ctx.target
-    after = t.marks().get("fato_movimentacao_cartao", {}).get("high_water_mark")
-    upto = t.latest("trusted_movimento", "carregado_em")
+    marks = t.marks()
+    after = marks.get("fato_movimentacao_cartao", {}).get("high_water_mark")
+    upto = _last_load(ctx, marks, "trusted_movimento", "carregado_em")
     movements, existing = t.fact_inputs(after, upto)
     desired = transforms.fact_rows(
         movements, t.read("dim_cartao"), t.read("dim_conta"), t.read("dim_associado"),
@@ -262,53 +272,23 @@ def _facts(ctx: _Context) -> StepResult:
     return out
 
 
+def _last_load(ctx: _Context, marks: dict, table: str, column: str) -> datetime | None:
+    """The time of the last load into `table` (etl_controle's ultima_carga: every row it
+    loaded carries it in `column`), or the largest `column` when no mark says it."""
+    loaded = marks.get(table, {}).get("ultima_carga")
+    return loaded if loaded is not None else ctx.target.latest(table, column)
+
+
 def _extract(ctx: _Context) -> StepResult:
-    """movimento_flat.csv from the star schema, replaced in one rename."""
+    """movimento_flat.csv from the star schema, replaced in one rename (on PostgreSQL
+    only the days whose rows changed are rendered again: `read` says how many rows)."""
     cfg, out = ctx.cfg, StepResult("extract")
     rows = ctx.target.write_flat(cfg.flat_file, cfg.flat_delimiter, cfg.flat_encoding,
                                  cfg.timezone)
     out.wrote = {"movimento_flat": rows}
+    out.read = {"rendered": getattr(ctx.target, "flat_rendered", rows)}
     return out
 
 
 _STEPS = {"raw": _raw, "trusted": _trusted, "dims": _dims, "facts": _facts,
           "extract": _extract}
-
-
-def _source_dsn(settings: Settings) -> str:
-    return make_conninfo(endpoints.postgres_dsn(settings),
-                         dbname=settings.warehouse.source_database)
-
-
-def make_target(settings: Settings, session: SparkSession) -> io.PostgresTarget | DeltaTarget:
-    """The configured warehouse: the PostgreSQL database (default) or Delta tables."""
-    cfg = settings.warehouse
-    if cfg.target == "delta":
-        return DeltaTarget(session, cfg.delta_root)
-    dsn = make_conninfo(endpoints.postgres_dsn(settings), dbname=cfg.database)
-    return io.PostgresTarget(session, dsn, cfg.dw_schema, cfg.jdbc_batch_size)
-
-
-def status(settings: Settings, session: SparkSession | None) -> list[dict[str, object]]:
-    """Each table's rows, last load and high-water mark (`warehouse status`)."""
-    from esteira.warehouse.schemas import TABLES
-
-    target = make_target(settings, session)  # type: ignore[arg-type]
-    marks = target.marks()
-    counts = target.counts(list(TABLES))
-    return [{"tabela": table, "linhas": counts.get(table),
-             "ultima_carga": marks.get(table, {}).get("ultima_carga"),
-             "high_water_mark": marks.get(table, {}).get("high_water_mark")}
-            for table in TABLES]
-
-
-def history(settings: Settings, session: SparkSession, associado: int) -> list[dict]:
-    """One associado's versions, oldest first (`warehouse history`)."""
-    frame = make_target(settings, session).read("dim_associado")
-    rows = frame.filter(F.col("id_associado") == associado).orderBy("valid_from").collect()
-    return [r.asDict() for r in rows]
-
-
-def reset(settings: Settings, session: SparkSession | None) -> None:
-    """Drops the warehouse's tables (`warehouse reset --yes`)."""
-    make_target(settings, session).reset()  # type: ignore[arg-type]

@@ -60,6 +60,17 @@ FLAT = (
 )
 REJECTS = ("tabela", "id", "regra", "rejeitado_em")
 CONTROL = "etl_controle"
+FLAT_MARK = "movimento_flat"  # etl_controle's row of the flat file (its index's token)
+FLAT_PENDING = "flat_pendente"  # days (sk_data) whose flat rows changed since the file
+# associados whose versions moved since the facts step last ran, and from when on their
+# movements may belong to another version (the facts step recomputes only those)
+FACTS_PENDING = "fato_pendente"
+# the dimension columns the flat file shows: a change to them re-renders their facts' days
+FLAT_VISIBLE = {
+    "dim_associado": ("nome", "sobrenome", "idade"),
+    "dim_cartao": ("num_cartao", "nom_impresso", "data_criacao"),
+    "dim_conta": ("tipo", "data_criacao"),
+}
 
 # Tables in dependency order of the steps; `status` lists them in this order.
 TABLES = (
@@ -117,10 +128,27 @@ DDL = [
     "data_movimento timestamptz, data_hora_atualizacao_registro timestamptz)",
     f"CREATE TABLE IF NOT EXISTS {{s}}.{CONTROL} (tabela text PRIMARY KEY, "
     "high_water_mark timestamptz, ultima_carga timestamptz, linhas bigint)",
+    f"CREATE TABLE IF NOT EXISTS {{s}}.{FLAT_PENDING} (sk_data integer PRIMARY KEY)",
+    # what incremental runs select by: the rows of one load lie together on disk (BRIN:
+    # tiny, nearly free to keep), and the few facts still on an unknown member
+    "CREATE INDEX IF NOT EXISTS raw_movimento_ingerido ON {s}.raw_movimento "
+    "USING brin (ingerido_em)",
+    "CREATE INDEX IF NOT EXISTS trusted_movimento_carregado ON {s}.trusted_movimento "
+    "USING brin (carregado_em)",
+    "CREATE INDEX IF NOT EXISTS fato_desconhecido ON {s}.fato_movimentacao_cartao "
+    "(id_movimento) WHERE sk_cartao < 0 OR sk_associado < 0 OR sk_conta < 0",
+    f"CREATE TABLE IF NOT EXISTS {{s}}.{FACTS_PENDING} (id_associado bigint PRIMARY KEY, "
+    "desde timestamptz NOT NULL)",
 ]
 # Each upsert's key: the column(s) an UPDATE matches on.
 KEYS = {
     "trusted_movimento": ("id",),
+    "trusted_associado": ("id", "atualizado_em"),
+    "raw_associado": ("id",),  # raw: not unique (sync compares every column)
+    "raw_conta": ("id",),
+    "raw_cartao": ("id",),
+    "trusted_conta": ("id",),
+    "trusted_cartao": ("id",),
     "dim_associado": ("sk_associado",),
     "dim_conta": ("sk_conta",),
     "dim_cartao": ("sk_cartao",),

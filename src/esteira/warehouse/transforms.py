@@ -1,4 +1,5 @@
-"""The warehouse's rules as pure DataFrame functions: cleaning, SCD2, type 1, facts, flat.
+"""The warehouse's rules as pure DataFrame functions: cleaning, type 1, facts, flat
+(SCD2: scd2.py).
 
 Every change to a dimension or to the fact table is computed here ONCE, as a frame of
 the rows to write with `_acao` 'I' (insert) or 'U' (update, matched on the key);
@@ -15,12 +16,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from esteira.quality import Expectation
-from esteira.warehouse.schemas import (
-    DIM_ASSOCIADO,
-    FATO,
-    TYPE1_ASSOCIADO,
-    TYPE2_ASSOCIADO,
-)
+from esteira.warehouse.schemas import FATO
 
 ACTION = "_acao"
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -122,113 +118,26 @@ def rejects(rejected: DataFrame, table: str, load_ts: datetime) -> DataFrame:
     )
 
 
-def _same(columns: tuple[str, ...] | list[str], prefix: str) -> Column:
+def same_values(columns: tuple[str, ...] | list[str], prefix: str) -> Column:
     """Every column equal to its `prefix`ed twin, null equal to null."""
     return reduce(operator.and_, [F.col(c).eqNullSafe(F.col(prefix + c)) for c in columns])
 
 
-def _new_keys(rows: DataFrame, dim: DataFrame, sk: str, order: list[str]) -> DataFrame:
-    """Fresh surrogate keys after the dimension's largest (the unknown member is -1)."""
-    top = dim.agg(F.greatest(F.coalesce(F.max(sk), F.lit(0)), F.lit(0)).alias("_top"))
+def new_keys(rows: DataFrame, dim: DataFrame, sk: str, order: list[str],
+             top: int | None = None) -> DataFrame:
+    """Fresh surrogate keys after the dimension's largest (the unknown member is -1):
+    `top` when given (the caller passed only part of the dimension), else `dim`'s."""
     number = F.row_number().over(Window.orderBy(*order))
-    return rows.crossJoin(top).withColumn(sk, (F.col("_top") + number).cast("long")).drop("_top")
-
-
-def scd2_changes(
-    dim: DataFrame, events: DataFrame, load_ts: datetime, open_end: datetime, unknown: int
-) -> DataFrame:
-    """dim_associado's inserts and updates for one load, as DIM_ASSOCIADO + `_acao`.
-
-    `events` is trusted_associado: one row per (id, atualizado_em), each a version of
-    the associado from that time on. Rules:
-    - a version starts at its atualizado_em; intervals are half-open [valid_from,
-      valid_to), the current one ends at `open_end` (9999-12-31) with atual = true;
-    - an event whose tracked values (idade, estado_civil, escolaridade) equal those of
-      the version it falls into makes no version: a rerun writes nothing;
-    - an event older than the current version splits the interval it falls into (as
-      Databricks' APPLY CHANGES does); existing versions are never removed;
-    - the current version's own event with other tracked values (the source changed a
-      row without moving atualizado_em, or idade turned) starts a version at `load_ts`;
-    - nome, sobrenome and email are type 1: every version takes the latest event's;
-    - an associado missing from `events` is deleted: its current version closes at
-      `load_ts` (atual = false).
-    """
-    tracked = list(TYPE2_ASSOCIADO)
-    existing = dim.filter(F.col("sk_associado") != unknown)
-    latest = (
-        events.withColumn(
-            "_n",
-            F.row_number().over(
-                Window.partitionBy("id").orderBy(F.col("atualizado_em").desc())
-            ),
-        )
-        .filter("_n = 1")
-        .select(
-            F.col("id").alias("id_associado"), F.lit(True).alias("_present"),
-            *[F.col(c).alias("_n_" + c) for c in TYPE1_ASSOCIADO],
-        )
-    )
-    at_version = existing.select(
-        "id_associado", "valid_from", F.col("atual").alias("_e_atual"),
-        *[F.col(c).alias("_e_" + c) for c in tracked],
-    )
-    matched = events.select(
-        F.col("id").alias("id_associado"), *tracked, F.col("atualizado_em").alias("valid_from")
-    ).join(at_version, ["id_associado", "valid_from"], "left")
-    # two frames rather than one CASE on valid_from: Sail cannot order a window by it
-    candidates = matched.filter(F.col("_e_atual").isNull()).select(
-        "id_associado", *tracked, "valid_from"
-    ).unionByName(
-        matched.filter(F.col("_e_atual") & ~_same(tracked, "_e_")).select(
-            "id_associado", *tracked,
-            F.greatest(F.col("valid_from"), F.lit(load_ts)).alias("valid_from"))
-    )
-    old = [F.col(c).alias("_o_" + c) for c in (*TYPE1_ASSOCIADO, "valid_to", "atual")]
-    versions = existing.select(
-        "sk_associado", "id_associado", *tracked, "valid_from", "carregado_em", *old
-    ).unionByName(candidates, allowMissingColumns=True)
-    by_time = Window.partitionBy("id_associado").orderBy("valid_from")
-    previous = [F.lag(c).over(by_time) for c in tracked]
-    unchanged = reduce(
-        operator.and_, [F.col(c).eqNullSafe(p) for c, p in zip(tracked, previous, strict=True)]
-    )
-    first = F.lag("valid_from").over(by_time).isNull()
-    kept = (  # window values as columns first: a window inside a filter fails on Sail
-        versions.withColumn("_keep", F.col("sk_associado").isNotNull() | first | ~unchanged)
-        .filter("_keep").drop("_keep")
-    )
-    following = F.lead("valid_from").over(by_time)
-    closed_before = F.when(F.col("_o_valid_to") < F.lit(open_end), F.col("_o_valid_to"))
-    rows = (
-        kept.join(latest, "id_associado", "left")
-        .withColumn(
-            "valid_to",
-            F.when(following.isNotNull(), following)
-            .when(F.col("_present"), F.lit(open_end))
-            .otherwise(F.coalesce(closed_before, F.lit(load_ts))),
-        )
-        .withColumn("atual", F.col("valid_to") == F.lit(open_end))
-    )
-    for c in TYPE1_ASSOCIADO:
-        rows = rows.withColumn(c, F.when(F.col("_present"), F.col("_n_" + c))
-                               .otherwise(F.col("_o_" + c)))
-    changed = ~_same([*TYPE1_ASSOCIADO, "valid_to", "atual"], "_o_")
-    updates = rows.filter(F.col("sk_associado").isNotNull() & changed).withColumn(
-        ACTION, F.lit("U"))
-    inserts = _new_keys(
-        rows.filter(F.col("sk_associado").isNull()), dim, "sk_associado",
-        ["id_associado", "valid_from"],
-    ).withColumn(ACTION, F.lit("I"))
-    return (
-        updates.unionByName(inserts)
-        .withColumn("carregado_em", F.lit(load_ts))
-        .select(*DIM_ASSOCIADO, ACTION)
-    )
+    if top is not None:
+        return rows.withColumn(sk, (F.lit(max(top, 0)) + number).cast("long"))
+    largest = dim.agg(F.greatest(F.coalesce(F.max(sk), F.lit(0)), F.lit(0)).alias("_top"))
+    return rows.crossJoin(largest).withColumn(
+        sk, (F.col("_top") + number).cast("long")).drop("_top")
 
 
 def type1_changes(
     dim: DataFrame, rows: DataFrame, entity: str, attrs: list[str], load_ts: datetime,
-    unknown: int,
+    unknown: int, top: int | None = None,
 ) -> DataFrame:
     """Inserts for new ids and in-place updates for changed ones (type 1: no history).
 
@@ -239,9 +148,9 @@ def type1_changes(
     existing = dim.filter(F.col(sk) != unknown).select(
         sk, key, *[F.col(c).alias("_o_" + c) for c in attrs])
     joined = rows.select(F.col("id").alias(key), *attrs).join(existing, key, "left")
-    updates = joined.filter(F.col(sk).isNotNull() & ~_same(attrs, "_o_")).withColumn(
+    updates = joined.filter(F.col(sk).isNotNull() & ~same_values(attrs, "_o_")).withColumn(
         ACTION, F.lit("U"))
-    inserts = _new_keys(joined.filter(F.col(sk).isNull()), dim, sk, [key]).withColumn(
+    inserts = new_keys(joined.filter(F.col(sk).isNull()), dim, sk, [key], top).withColumn(
         ACTION, F.lit("I"))
     columns = [sk, key, *attrs, "carregado_em", ACTION]
     return (
@@ -301,7 +210,7 @@ def fact_changes(desired: DataFrame, existing: DataFrame, load_ts: datetime) -> 
     old = existing.select("id_movimento", F.lit(True).alias("_known"),
                           *[F.col(c).alias("_o_" + c) for c in compared])
     joined = desired.join(old, "id_movimento", "left")
-    action = F.when(F.col("_known").isNull(), F.lit("I")).when(~_same(compared, "_o_"), "U")
+    action = F.when(F.col("_known").isNull(), F.lit("I")).when(~same_values(compared, "_o_"), "U")
     return (
         joined.withColumn(ACTION, action)
         .filter(F.col(ACTION).isNotNull())

@@ -1,0 +1,260 @@
+"""movimento_flat.csv kept in step with the PostgreSQL warehouse, without rendering
+every movement on every run.
+
+The file's rows are ordered by data_movimento (then id), so each day of movements
+(sk_data, the local day) is one contiguous run of lines. An index beside the file
+(`.movimento_flat.csv.index.json`) records each day's byte range. The facts and dims
+steps note in `flat_pendente`, in the same transaction as their changes, the days whose
+flat rows they changed; extract renders only those days (one COPY from the warehouse),
+copies every other day's bytes from the previous file (copy_file_range: inside the
+kernel), renames the new file over the old one, and only then clears the days it used.
+
+Any doubt about the previous file (no index, another delimiter or time zone, a file
+changed since, a warehouse reset or another file written since: the index's token must
+equal the one kept in etl_controle) renders every day: the file always holds the whole
+warehouse. A non-UTF-8 encoding is rendered whole every run (re-encoded in Python).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from psycopg import IsolationLevel, sql
+
+from esteira.connectors import postgres as pg
+from esteira.warehouse.schemas import CONTROL, FLAT, FLAT_MARK, FLAT_PENDING
+
+_LOCAL = "to_char({} AT TIME ZONE {{tz}}, 'YYYY-MM-DD HH24:MI:SS')"
+# the same columns and text as transforms.flat (the Delta target's), computed where the
+# tables are
+FLAT_SQL = (
+    "SELECT a.nome AS nome_associado, a.sobrenome AS sobrenome_associado, "
+    "a.idade::text AS idade_associado, f.vlr_transacao::text AS vlr_transacao_movimento, "
+    "f.des_transacao AS des_transacao_movimento, "
+    f"{_LOCAL.format('f.data_movimento')} AS data_movimento, c.num_cartao AS numero_cartao, "
+    "c.nom_impresso AS nome_impresso_cartao, "
+    f"{_LOCAL.format('c.data_criacao')} AS data_criacao_cartao, k.tipo AS tipo_conta, "
+    f"{_LOCAL.format('k.data_criacao')} AS data_criacao_conta "
+    "FROM {fato} f LEFT JOIN {a} a ON a.sk_associado = f.sk_associado "
+    "LEFT JOIN {c} c ON c.sk_cartao = f.sk_cartao LEFT JOIN {k} k ON k.sk_conta = f.sk_conta "
+    "{where} ORDER BY f.data_movimento, f.id_movimento"
+)
+INDEX_VERSION = 1
+
+
+def write(dsn: str, schema: str, path: Path, delimiter: str, encoding: str,
+          timezone: str) -> tuple[int, int]:
+    """Brings the flat file up to date with the warehouse; (rows in the file, rows
+    rendered this run)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if encoding.lower().replace("-", "").replace("_", "") != "utf8":
+        return _write_whole_reencoded(dsn, schema, path, delimiter, encoding, timezone)
+    params = {"delimiter": delimiter, "timezone": timezone, "schema": schema}
+    with pg.connect(dsn) as conn:
+        conn.isolation_level = IsolationLevel.REPEATABLE_READ  # one snapshot for all
+        conn.read_only = True
+        index = _usable_index(conn, schema, path, params)
+        pending = _pending(conn, schema)
+        every_day = _day_counts(conn, schema)
+        if index is not None and not pending:  # nothing changed since the file was made
+            return sum(every_day.values()), 0
+        counts = every_day if index is None else {  # in file order
+            d: n for d, n in every_day.items() if d in set(pending)}
+        rendered = _render(conn, schema, path, delimiter, timezone,
+                           None if index is None else sorted(counts))
+        ranges = _split_lines(rendered, counts)
+        if ranges is None and index is not None:  # a line break inside a field: all days
+            index, counts = None, every_day
+            rendered = _render(conn, schema, path, delimiter, timezone, None)
+            ranges = _split_lines(rendered, counts)
+        conn.rollback()
+    tmp = path.with_name(f".{path.name}.new")
+    try:
+        days = _assemble(path, tmp, delimiter, rendered, ranges, every_day, index)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        rendered.unlink(missing_ok=True)
+    _commit(dsn, schema, path, params, days, pending)
+    return sum(every_day.values()), sum(counts.values())
+
+
+def _usable_index(conn: Any, schema: str, path: Path,
+                  params: dict[str, str]) -> dict[str, Any] | None:
+    """The previous file's index when it can be trusted, else None (render every day)."""
+    index_path = _index_path(path)
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+        stat = path.stat()
+    except (OSError, ValueError):
+        return None
+    token = conn.execute(sql.SQL("SELECT high_water_mark FROM {} WHERE tabela = %s").format(
+        sql.Identifier(schema, CONTROL)), (FLAT_MARK,)).fetchone()
+    if (index.get("version") != INDEX_VERSION or index.get("params") != params
+            or index.get("size") != stat.st_size or index.get("mtime_ns") != stat.st_mtime_ns
+            or token is None or token[0] is None
+            or index.get("token") != token[0].astimezone(UTC).isoformat()):
+        return None
+    return index
+
+
+def _pending(conn: Any, schema: str) -> list[int]:
+    return [r[0] for r in conn.execute(sql.SQL("SELECT sk_data FROM {}").format(
+        sql.Identifier(schema, FLAT_PENDING))).fetchall()]
+
+
+def _day_counts(conn: Any, schema: str) -> dict[int, int]:
+    """Facts per day (sk_data), every day in file order."""
+    rows = conn.execute(sql.SQL(
+        "SELECT sk_data, count(*) FROM {} GROUP BY sk_data ORDER BY sk_data").format(
+        sql.Identifier(schema, "fato_movimentacao_cartao"))).fetchall()
+    return dict(rows)
+
+
+def _render(conn: Any, schema: str, path: Path, delimiter: str, timezone: str,
+            days: list[int] | None) -> Path:
+    """The flat rows of `days` (None: every day), in file order, as CSV without header,
+    into a file beside `path`."""
+    where = sql.SQL("")
+    if days is not None:
+        where = sql.SQL("WHERE f.sk_data = ANY({})").format(sql.Literal(days or [0]))
+    query = sql.SQL(FLAT_SQL).format(
+        fato=sql.Identifier(schema, "fato_movimentacao_cartao"),
+        a=sql.Identifier(schema, "dim_associado"), c=sql.Identifier(schema, "dim_cartao"),
+        k=sql.Identifier(schema, "dim_conta"), tz=sql.Literal(timezone), where=where)
+    copy = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, DELIMITER {})").format(
+        query, sql.Literal(delimiter))
+    rendered = path.with_name(f".{path.name}.days")
+    with conn.cursor() as cur, cur.copy(copy) as out, rendered.open("wb") as fh:
+        for chunk in out:
+            fh.write(chunk)
+    return rendered
+
+
+def _assemble(path: Path, tmp: Path, delimiter: str, rendered: Path,
+              ranges: dict[int, tuple[int, int]] | None, every_day: dict[int, int],
+              index: dict[str, Any] | None) -> list[list[int]] | None:
+    """header + each day's lines (rendered days from `rendered`, the others copied from
+    the previous file) into `tmp`; returns the new index's [day, start, end] ranges, or
+    None when the rendered lines cannot be split into days (then they go whole)."""
+    header = (delimiter.join(FLAT) + "\n").encode()  # plain ASCII names: no quoting
+    old = {} if index is None else {d: (s, e) for d, s, e in index["days"]}
+    days: list[list[int]] = []
+    with tmp.open("wb") as out, rendered.open("rb") as new_fh, \
+            (path.open("rb") if index is not None else open(os.devnull, "rb")) as old_fh:
+        out.write(header)
+        if ranges is None:
+            _copy_range(new_fh, out, 0, rendered.stat().st_size)
+            return None
+        position = len(header)
+        for day in every_day:
+            src, (start, end) = (new_fh, ranges[day]) if day in ranges else (old_fh, old[day])
+            _copy_range(src, out, start, end)
+            days.append([day, position, position + end - start])
+            position += end - start
+    return days
+
+
+def _split_lines(rendered: Path, counts: dict[int, int]) -> dict[int, tuple[int, int]] | None:
+    """Each day's byte range in `rendered` (days in order, `counts[day]` rows each), or
+    None when its line breaks are more than its rows (one inside a field)."""
+    import numpy as np
+
+    total = sum(counts.values())
+    found, seen, offset = [], 0, 0
+    with rendered.open("rb") as fh:
+        while chunk := fh.read(1 << 26):
+            where = np.flatnonzero(np.frombuffer(chunk, np.uint8) == 10) + offset
+            seen += len(where)
+            if seen > total:
+                return None
+            found.append(where)
+            offset += len(chunk)
+    if seen != total:
+        return None
+    breaks = np.concatenate(found) if found else np.empty(0, np.int64)
+    ranges, start, last = {}, 0, 0
+    for day, rows in counts.items():
+        last += rows
+        end = int(breaks[last - 1]) + 1 if rows else start
+        ranges[day] = (start, end)
+        start = end
+    return ranges
+
+
+def _copy_range(src: Any, dst: Any, start: int, end: int) -> None:
+    """Bytes [start, end) of `src` appended to `dst` (in the kernel where it can)."""
+    dst.flush()
+    remaining, offset = end - start, start
+    while remaining > 0:
+        try:
+            done = os.copy_file_range(src.fileno(), dst.fileno(), remaining, offset)
+        except OSError:
+            done = 0
+        if done <= 0:  # another file system, or an old kernel: through Python
+            src.seek(offset)
+            while remaining > 0:
+                chunk = src.read(min(remaining, 1 << 22))
+                dst.write(chunk)
+                remaining -= len(chunk)
+            return
+        remaining -= done
+        offset += done
+
+
+def _commit(dsn: str, schema: str, path: Path, params: dict[str, str],
+            days: list[list[int]] | None, pending: Iterable[int]) -> None:
+    """The new index beside the file, its token in etl_controle and the pending days it
+    used cleared, in that order: a run killed in between only renders more next time."""
+    index_path = _index_path(path)
+    token = datetime.now(UTC)
+    if days is None:
+        index_path.unlink(missing_ok=True)
+    else:
+        stat = path.stat()
+        tmp = index_path.with_name(index_path.name + ".new")
+        tmp.write_text(json.dumps({
+            "version": INDEX_VERSION, "params": params, "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns, "token": token.isoformat(), "days": days}),
+            encoding="utf-8")
+        os.replace(tmp, index_path)
+    with pg.connect(dsn) as conn, conn.transaction():
+        conn.execute(sql.SQL(
+            "INSERT INTO {} (tabela, high_water_mark, ultima_carga) VALUES (%s, %s, %s) "
+            "ON CONFLICT (tabela) DO UPDATE SET high_water_mark = EXCLUDED.high_water_mark, "
+            "ultima_carga = EXCLUDED.ultima_carga").format(sql.Identifier(schema, CONTROL)),
+            (FLAT_MARK, token, token))
+        conn.execute(sql.SQL("DELETE FROM {} WHERE sk_data = ANY(%s)").format(
+            sql.Identifier(schema, FLAT_PENDING)), (list(pending),))
+
+
+def _index_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.index.json")
+
+
+def _write_whole_reencoded(dsn: str, schema: str, path: Path, delimiter: str, encoding: str,
+                           timezone: str) -> tuple[int, int]:
+    """Every day rendered, re-encoded into `encoding` (unmappable characters replaced)."""
+    with pg.connect(dsn) as conn:
+        rendered = _render(conn, schema, path, delimiter, timezone, None)
+    tmp = path.with_name(f".{path.name}.new")
+    rows = 0
+    try:
+        with rendered.open(encoding="utf-8", newline="") as src, tmp.open(
+                "w", encoding=encoding, errors="replace", newline="") as dst:
+            dst.write(delimiter.join(FLAT) + "\n")
+            for line in src:
+                dst.write(line)
+                rows += 1
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        rendered.unlink(missing_ok=True)
+    _index_path(path).unlink(missing_ok=True)
+    return rows, rows

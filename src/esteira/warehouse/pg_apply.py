@@ -1,0 +1,206 @@
+"""Applying a step's writes inside its PostgreSQL transaction (pg_target.apply): the
+DELETE/UPDATE/INSERT of each write, what the next steps must redo (fato_pendente,
+flat_pendente), the checks before commit and the marks in etl_controle."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from psycopg import sql
+
+from esteira.connectors import postgres as pg
+from esteira.errors import QualityError
+from esteira.warehouse.io import Mark, Write
+from esteira.warehouse.schemas import (
+    CONTROL,
+    FACTS_PENDING,
+    FLAT_PENDING,
+    FLAT_VISIBLE,
+    KEYS,
+    SMALL_TABLES,
+)
+
+
+def apply_write(conn: Any, schema: str, w: Write, source: Any) -> int:
+    """Applies one write; returns the rows it inserted, updated or replaced."""
+    target = sql.Identifier(schema, w.table)
+    types = pg.column_types(conn, f"{schema}.{w.table}")
+    columns = [c for c in w.frame.columns if c in types]
+    names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    casts = sql.SQL(", ").join(
+        sql.SQL("s.{}::{}").format(sql.Identifier(c), sql.SQL(types[c])) for c in columns)
+    insert = sql.SQL("INSERT INTO {} AS t ({}) SELECT {} FROM {} s").format(
+        target, names, casts, source)
+    if w.mode == "replace":
+        conn.execute(sql.SQL("DELETE FROM {}").format(target))
+        return conn.execute(insert).rowcount
+    if w.mode == "sync":  # as replace, but rows equal to the new ones are left alone
+        return _sync(conn, target, w.table, source, columns, types, insert)
+    if w.mode == "append":
+        return conn.execute(insert).rowcount
+    if w.mode == "replace_rejects":  # the small tables' rejects are replaced each run
+        conn.execute(sql.SQL("DELETE FROM {} WHERE tabela = ANY(%s)").format(target),
+                     (list(SMALL_TABLES),))
+        return conn.execute(insert).rowcount
+    if w.mode in ("newer", "missing"):
+        key = sql.SQL(", ").join(sql.Identifier(c) for c in KEYS[w.table])
+        if w.mode == "missing":
+            return conn.execute(
+                sql.SQL("{} ON CONFLICT ({}) DO NOTHING").format(insert, key)).rowcount
+        sets = sql.SQL(", ").join(
+            sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in columns)
+        return conn.execute(sql.SQL(
+            "{} ON CONFLICT ({}) DO UPDATE SET {} WHERE t.atualizado_em <= EXCLUDED.atualizado_em"
+        ).format(insert, key, sets)).rowcount
+    # upsert: UPDATE the 'U' rows first (closing a current version frees its slot in the
+    # partial unique index), then INSERT the 'I' rows
+    key = KEYS[w.table]
+    sets = sql.SQL(", ").join(
+        sql.SQL("{} = s.{}::{}").format(sql.Identifier(c), sql.Identifier(c), sql.SQL(types[c]))
+        for c in columns if c not in key)
+    match = sql.SQL(" AND ").join(
+        sql.SQL("t.{k} = s.{k}").format(k=sql.Identifier(k)) for k in key)
+    _note_flat_days(conn, schema, w.table, source, types)
+    if w.table == "dim_associado":
+        _note_moved_versions(conn, schema, source, types)
+    updated = conn.execute(sql.SQL(
+        "UPDATE {} t SET {} FROM {} s WHERE s._acao = 'U' AND {}").format(
+        target, sets, source, match)).rowcount
+    return updated + conn.execute(sql.SQL("{} WHERE s._acao = 'I'").format(insert)).rowcount
+
+
+def _sync(conn: Any, target: Any, table: str, source: Any, columns: list[str],
+          types: dict[str, str], insert: Any) -> int:
+    """The table made equal to `source` by deleting the rows that differ (compared on
+    every column but the ingestion time, matched on the key) and inserting the new
+    ones; when a row repeated in the source makes the counts differ, a replace instead.
+    Returns the rows deleted or inserted, whichever is more."""
+    key = sql.SQL(" AND ").join(
+        sql.SQL("t.{k} = s.{k}::{t}").format(k=sql.Identifier(k), t=sql.SQL(types[k]))
+        for k in KEYS[table])
+    compared = [c for c in columns if c != "ingerido_em"]
+    same = sql.SQL("ROW({}) IS NOT DISTINCT FROM ROW({})").format(
+        sql.SQL(", ").join(sql.SQL("t.") + sql.Identifier(c) for c in compared),
+        sql.SQL(", ").join(sql.SQL("s.{}::{}").format(sql.Identifier(c), sql.SQL(types[c]))
+                           for c in compared))
+    gone = conn.execute(sql.SQL(
+        "DELETE FROM {} t WHERE NOT EXISTS (SELECT 1 FROM {} s WHERE {} AND {})").format(
+        target, source, key, same)).rowcount
+    added = conn.execute(sql.SQL(
+        "{} WHERE NOT EXISTS (SELECT 1 FROM {} t WHERE {} AND {})").format(
+        insert, target, key, same)).rowcount
+    now, wanted = (conn.execute(sql.SQL("SELECT count(*) FROM {}").format(t)).fetchone()[0]
+                   for t in (target, source))
+    if now != wanted:
+        conn.execute(sql.SQL("DELETE FROM {}").format(target))
+        return conn.execute(insert).rowcount
+    return max(gone, added)
+
+
+def _note_moved_versions(conn: Any, schema: str, source: Any, types: dict[str, str]) -> None:
+    """Before dim_associado's upsert: from when on each associado's movements may now
+    belong to another version, into fato_pendente (same transaction; the facts step
+    recomputes those movements and clears it). A new version: from its start (from
+    always when it becomes the first: older movements take the first version); a
+    version whose end moved: from the earlier end. Type 1 updates move nothing."""
+    pending = sql.Identifier(schema, FACTS_PENDING)
+    dim = sql.Identifier(schema, "dim_associado")
+    conn.execute(sql.SQL(
+        "INSERT INTO {p} AS p (id_associado, desde) SELECT id, min(desde) FROM ("
+        "SELECT s.id_associado::bigint AS id, CASE WHEN EXISTS (SELECT 1 FROM {d} v WHERE "
+        "v.id_associado = s.id_associado::bigint AND v.valid_from < s.valid_from::{ts}) "
+        "THEN s.valid_from::{ts} ELSE '-infinity' END AS desde FROM {s} s WHERE s._acao = 'I' "
+        "UNION ALL SELECT t.id_associado, least(t.valid_to, s.valid_to::{ts}) FROM {d} t "
+        "JOIN {s} s ON t.sk_associado = s.sk_associado::bigint AND s._acao = 'U' "
+        "WHERE t.valid_to IS DISTINCT FROM s.valid_to::{ts}) moved GROUP BY id "
+        "ON CONFLICT (id_associado) DO UPDATE SET desde = least(p.desde, EXCLUDED.desde)"
+    ).format(p=pending, d=dim, s=source, ts=sql.SQL(types["valid_from"])))
+
+
+def _note_flat_days(conn: Any, schema: str, table: str, source: Any,
+                    types: dict[str, str]) -> None:
+    """Before an upsert: the days (sk_data) whose flat-file rows it changes go to
+    flat_pendente, in the same transaction (flat_file.py renders only those again).
+    Facts: every changed movement's day, and an updated one's previous day. A dimension:
+    the days of the facts on its rows whose shown columns (FLAT_VISIBLE) change."""
+    pending = sql.Identifier(schema, FLAT_PENDING)
+    fato = sql.Identifier(schema, "fato_movimentacao_cartao")
+    if table == "fato_movimentacao_cartao":
+        conn.execute(sql.SQL(
+            "INSERT INTO {p} SELECT DISTINCT s.sk_data::integer FROM {s} s UNION "
+            "SELECT f.sk_data FROM {f} f JOIN {s} s ON f.id_movimento = s.id_movimento::bigint "
+            "AND s._acao = 'U' ON CONFLICT DO NOTHING").format(p=pending, s=source, f=fato))
+        return
+    if table not in FLAT_VISIBLE:
+        return
+    sk = sql.Identifier(f"sk_{table.removeprefix('dim_')}")
+    shown = FLAT_VISIBLE[table]
+    differs = sql.SQL(" OR ").join(
+        sql.SQL("t.{c} IS DISTINCT FROM s.{c}::{t}").format(
+            c=sql.Identifier(c), t=sql.SQL(types[c])) for c in shown)
+    keys = [r[0] for r in conn.execute(sql.SQL(
+        "SELECT t.{k} FROM {d} t JOIN {s} s ON t.{k} = s.{k}::bigint AND s._acao = 'U' "
+        "WHERE {w}").format(k=sk, d=sql.Identifier(schema, table), s=source, w=differs))]
+    if keys:  # one pass over the facts, only when a shown column changed
+        conn.execute(sql.SQL(
+            "INSERT INTO {p} SELECT DISTINCT sk_data FROM {f} WHERE {k} = ANY(%s) "
+            "ON CONFLICT DO NOTHING").format(p=pending, f=fato, k=sk), (keys,))
+
+
+def set_mark(
+    conn: Any, schema: str, mark: Mark, load_ts: datetime, loaded: dict[str, Any]
+) -> None:
+    value = mark.high_water_mark
+    if mark.column is not None:
+        value = conn.execute(sql.SQL("SELECT max({}::timestamptz) FROM {}").format(
+            sql.Identifier(mark.column), loaded[mark.table])).fetchone()[0]
+    rows = loaded.get(f"rows:{mark.table}")  # counted by the check already
+    if rows is None:
+        rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+            sql.Identifier(schema, mark.table))).fetchone()[0]
+    conn.execute(sql.SQL(
+        "INSERT INTO {} (tabela, high_water_mark, ultima_carga, linhas) "
+        "VALUES (%(t)s, %(h)s, %(u)s, %(n)s) ON CONFLICT (tabela) DO UPDATE SET "
+        "high_water_mark = coalesce(EXCLUDED.high_water_mark, {}.high_water_mark), "
+        "ultima_carga = EXCLUDED.ultima_carga, linhas = EXCLUDED.linhas").format(
+        sql.Identifier(schema, CONTROL), sql.Identifier(CONTROL)),
+        {"t": mark.table, "h": value, "u": load_ts, "n": rows})
+
+
+def _check_dims(conn: Any, schema: str, loaded: dict[str, Any]) -> None:
+    """Before commit: no associado with two current versions or overlapping ones."""
+    s = sql.Identifier(schema).as_string(conn)
+    overlaps = conn.execute(  # one sorted pass (a self-join would be quadratic per plan)
+        "SELECT count(*) FROM (SELECT valid_from, lag(valid_to) OVER (PARTITION BY "
+        f"id_associado ORDER BY valid_from) AS previous_to FROM {s}.dim_associado) v "
+        "WHERE previous_to > valid_from").fetchone()[0]
+    if overlaps:
+        raise QualityError(f"dim_associado: {overlaps} overlapping version(s); nothing written")
+
+
+def _check_facts(conn: Any, schema: str, loaded: dict[str, Any]) -> None:
+    """Before commit: as many facts as trusted movements, every key found. Ids are
+    unique by the table's primary key (and the changes were checked for repeats)."""
+    s = sql.Identifier(schema).as_string(conn)
+    facts = conn.execute(f"SELECT count(*) FROM {s}.fato_movimentacao_cartao").fetchone()[0]
+    loaded["rows:fato_movimentacao_cartao"] = facts  # for its mark in etl_controle
+    trusted = conn.execute(f"SELECT count(*) FROM {s}.trusted_movimento").fetchone()[0]
+    problems = []
+    if facts != trusted:
+        problems.append(f"{facts} facts for {trusted} trusted movements")
+    changes = loaded["fato_movimentacao_cartao"]
+    for dim in ("associado", "conta", "cartao"):
+        missing = conn.execute(sql.SQL(
+            "SELECT count(*) FROM {} c WHERE NOT EXISTS (SELECT 1 FROM {} d "
+            "WHERE d.{} = c.{})").format(
+            changes, sql.Identifier(schema, f"dim_{dim}"), sql.Identifier(f"sk_{dim}"),
+            sql.Identifier(f"sk_{dim}"))).fetchone()[0]
+        if missing:
+            problems.append(f"{missing} sk_{dim} not in dim_{dim}")
+    if problems:
+        raise QualityError(
+            f"fato_movimentacao_cartao: {'; '.join(problems)}; nothing written")
+
+
+CHECKS = {"dims": _check_dims, "facts": _check_facts}

@@ -1,0 +1,247 @@
+"""The warehouse on PostgreSQL (the seed's DW database, what its BI tools read).
+
+A step hands the target its `Write`s (frames computed by transforms) and the marks to
+advance; `apply` runs them in ONE transaction: bulk load (COPY on Sail, JDBC batches on
+the JVM engine), then DELETE/UPDATE/INSERT, the checks, the marks, commit. A failed or
+killed run leaves every table as it was.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from psycopg import sql
+from pyspark.sql import DataFrame, SparkSession
+
+from esteira.connectors import postgres as pg
+from esteira.warehouse import flat_file, pg_apply
+from esteira.warehouse.io import Check, Mark, Write
+from esteira.warehouse.schemas import (
+    CONTROL,
+    DDL,
+    FACTS_PENDING,
+    FLAT_PENDING,
+)
+
+
+class PostgresTarget:
+    name = "postgres"
+
+    def __init__(self, session: SparkSession, dsn: str, schema: str, batch_size: int) -> None:
+        self.session, self.dsn, self.schema, self.batch_size = session, dsn, schema, batch_size
+
+    def qualified(self, table: str) -> str:
+        return f"{self.schema}.{table}"
+
+    def prepare(self, unknown: int, open_end: datetime, first_from: datetime) -> None:
+        """Tables, indexes and unknown members, created when missing (idempotent)."""
+        with pg.connect(self.dsn) as conn, conn.transaction():
+            ident = sql.Identifier(self.schema).as_string(conn)
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident}")
+            for statement in DDL:
+                conn.execute(statement.replace("{s}", ident))
+            for statement in _UNKNOWN:
+                conn.execute(statement.replace("{s}", ident),
+                             {"k": unknown, "end": open_end, "from": first_from})
+            # side tables of a run killed before it could drop them (engine spark)
+            for (left,) in conn.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
+                    "AND table_name LIKE '\\_esteira\\_%%'", (self.schema,)).fetchall():
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(
+                    sql.Identifier(self.schema, left)))
+
+    def reset(self) -> None:
+        """Drops every warehouse table (one transaction): the next run is a full load."""
+        from esteira.warehouse.schemas import TABLES
+
+        with pg.connect(self.dsn) as conn, conn.transaction():
+            for table in (*TABLES, CONTROL, FLAT_PENDING, FACTS_PENDING):
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(
+                    sql.Identifier(self.schema, table)))
+
+    def read(self, table: str, where: str | None = None) -> DataFrame:
+        query = f"SELECT * FROM {self.qualified(table)}" + (f" WHERE {where}" if where else "")
+        return pg.read_table(self.session, self.dsn, query=query)
+
+    def marks(self) -> dict[str, dict[str, Any]]:
+        with pg.connect(self.dsn) as conn:
+            if not conn.execute("SELECT to_regclass(%s)", (self.qualified(CONTROL),)).fetchone()[0]:
+                return {}
+            rows = conn.execute(sql.SQL(
+                "SELECT tabela, high_water_mark, ultima_carga, linhas FROM {}").format(
+                sql.Identifier(self.schema, CONTROL))).fetchall()
+        return {r[0]: {"high_water_mark": r[1], "ultima_carga": r[2], "linhas": r[3]}
+                for r in rows}
+
+    def counts(self, tables: list[str]) -> dict[str, int | None]:
+        found: dict[str, int | None] = {}
+        with pg.connect(self.dsn) as conn:
+            for table in tables:
+                if conn.execute("SELECT to_regclass(%s)", (self.qualified(table),)).fetchone()[0]:
+                    found[table] = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+                        sql.Identifier(self.schema, table))).fetchone()[0]
+                else:
+                    found[table] = None
+        return found
+
+    def latest(self, table: str, column: str) -> datetime | None:
+        with pg.connect(self.dsn) as conn:
+            return conn.execute(sql.SQL("SELECT max({}) FROM {}").format(
+                sql.Identifier(column), sql.Identifier(self.schema, table))).fetchone()[0]
+
+    def raw_movements(self, after: datetime | None, upto: datetime | None) -> DataFrame:
+        return self.read("raw_movimento", _between("ingerido_em", after, upto))
+
+    def fact_inputs(
+        self, after: datetime | None, upto: datetime | None
+    ) -> tuple[DataFrame, DataFrame]:
+        """Trusted movements loaded in (after, upto]; those of associados whose versions
+        moved (fato_pendente, filled by the dims step: from when on), which may now
+        belong to another version; those whose fact still has an unknown member (the
+        card or associado may have arrived); and the fact rows those movements have now.
+        The ids are gathered first, so both reads go by primary key."""
+        if after is None:  # the first load: every movement, no fact to compare with yet
+            return (self.read("trusted_movimento", _between("carregado_em", None, upto)),
+                    self.read("fato_movimentacao_cartao"))
+        s = sql.Identifier(self.schema).as_string(None)
+        query = (f"SELECT id FROM {s}.trusted_movimento WHERE "
+                 f"{_between('carregado_em', after, upto)} "
+                 f"UNION SELECT id_movimento FROM {s}.fato_movimentacao_cartao "
+                 "WHERE sk_cartao < 0 OR sk_associado < 0 OR sk_conta < 0")
+        moved = (f"SELECT m.id FROM {s}.trusted_movimento m JOIN {s}.dim_cartao c "
+                 f"ON c.id_cartao = m.id_cartao JOIN {s}.{FACTS_PENDING} p "
+                 "ON p.id_associado = c.id_associado WHERE m.data_movimento >= p.desde")
+        with pg.connect(self.dsn) as conn:
+            if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {s}.{FACTS_PENDING})").fetchone()[0]:
+                query += f" UNION {moved}"
+            ids = [r[0] for r in conn.execute(query)]
+        chosen = (f"IN ({query})" if len(ids) > _IDS_LIMIT
+                  else "= ANY('{" + ",".join(str(int(i)) for i in ids) + "}'::bigint[])")
+        return (self.read("trusted_movimento", f"id {chosen}"),
+                self.read("fato_movimentacao_cartao", f"id_movimento {chosen}"))
+
+    def write_flat(self, path: Path, delimiter: str, encoding: str, timezone: str) -> int:
+        """movimento_flat.csv from the warehouse: only the days whose rows changed are
+        rendered again (flat_file.py). Returns the file's rows."""
+        rows, self.flat_rendered = flat_file.write(
+            self.dsn, self.schema, path, delimiter, encoding, timezone)
+        return rows
+
+    def scd2_inputs(self, unknown: int) -> tuple[DataFrame, DataFrame, int | None]:
+        """dim_associado's versions and trusted_associado's events of only the associados
+        whose versions may change (`_SCD2_CANDIDATES`, a superset), with the largest
+        surrogate key; the whole tables on a first load."""
+        return self._narrowed("associado", _SCD2_CANDIDATES, unknown)
+
+    def type1_inputs(self, entity: str, attrs: list[str],
+                     unknown: int) -> tuple[DataFrame, DataFrame, int | None]:
+        """As scd2_inputs for dim_conta / dim_cartao: the trusted rows new to the
+        dimension or with other values, and their dimension rows."""
+        candidates = sql.SQL(
+            "SELECT t.id FROM {t} t LEFT JOIN {d} d ON d.{key} = t.id "
+            "WHERE d.{sk} IS NULL OR ROW({tv}) IS DISTINCT FROM ROW({dv})").format(
+            t=sql.Identifier(self.schema, f"trusted_{entity}"),
+            d=sql.Identifier(self.schema, f"dim_{entity}"),
+            key=sql.Identifier(f"id_{entity}"), sk=sql.Identifier(f"sk_{entity}"),
+            tv=sql.SQL(", ").join(sql.SQL("t.") + sql.Identifier(a) for a in attrs),
+            dv=sql.SQL(", ").join(sql.SQL("d.") + sql.Identifier(a) for a in attrs))
+        return self._narrowed(entity, candidates, unknown)
+
+    def _narrowed(self, entity: str, candidates: sql.Composable | str,
+                  unknown: int) -> tuple[DataFrame, DataFrame, int | None]:
+        dim, trusted = f"dim_{entity}", f"trusted_{entity}"
+        key, sk = f"id_{entity}", f"sk_{entity}"
+        if isinstance(candidates, str):
+            candidates = sql.SQL(candidates).format(
+                t=sql.Identifier(self.schema, trusted), d=sql.Identifier(self.schema, dim),
+                unknown=sql.Literal(unknown))
+        with pg.connect(self.dsn) as conn:
+            known, top = conn.execute(sql.SQL("SELECT count(*), max({}) FROM {} WHERE {} <> %s")
+                                      .format(sql.Identifier(sk), sql.Identifier(self.schema, dim),
+                                              sql.Identifier(sk)), (unknown,)).fetchone()
+            ids = [r[0] for r in conn.execute(candidates)] if known else []
+        if not known or len(ids) > _NARROW_LIMIT:  # first load, or most rows may change
+            return self.read(dim), self.read(trusted), None
+        chosen = "'{" + ",".join(str(int(i)) for i in ids) + "}'::bigint[]"
+        return (self.read(dim, f"{key} = ANY({chosen})"),
+                self.read(trusted, f"id = ANY({chosen})"), top or 0)
+
+    def day_span(self, timezone: str, since: datetime | None = None) -> tuple[Any, Any]:
+        """First and last local day of the trusted movements loaded after `since` (all
+        without it), widened to dim_data's own span; (None, None) with neither."""
+        t = sql.Identifier(self.schema, "trusted_movimento")
+        where = sql.SQL(_between("carregado_em", since, None))
+        with pg.connect(self.dsn) as conn:
+            return conn.execute(sql.SQL(
+                "SELECT least(min(day), (SELECT min(data) FROM {d})), "
+                "greatest(max(day), (SELECT max(data) FROM {d})) FROM "
+                "(SELECT (data_movimento AT TIME ZONE %s)::date AS day FROM {t} WHERE {w}) m"
+            ).format(t=t, w=where, d=sql.Identifier(self.schema, "dim_data")),
+                (timezone,)).fetchone()
+
+    def check_fact_total(self, changes: DataFrame, inserts: int) -> None:
+        """Checked inside the transaction instead (see _check_facts)."""
+
+    def apply(self, writes: list[Write], marks: list[Mark], load_ts: datetime,
+              check: Check | None = None) -> dict[str, int]:
+        """Every write, the checks and the marks in one transaction; rows written per
+        table."""
+
+        def work(conn: Any, loaded: dict[str, Any]) -> dict[str, int]:
+            written = {w.table: pg_apply.apply_write(conn, self.schema, w, loaded[w.table])
+                       for w in writes}
+            if check is not None:
+                pg_apply.CHECKS[check](conn, self.schema, loaded)
+            if check == "facts":  # the moved versions are in the facts now
+                conn.execute(sql.SQL("DELETE FROM {}").format(
+                    sql.Identifier(self.schema, FACTS_PENDING)))
+            for m in marks:
+                pg_apply.set_mark(conn, self.schema, m, load_ts, loaded)
+            return written
+
+        frames = {w.table: w.frame for w in writes}
+        return pg.load_and_apply(self.dsn, frames, work, schema=self.schema,
+                                 batch_size=self.batch_size)
+
+
+def _between(column: str, after: datetime | None, upto: datetime | None) -> str:
+    parts = [f"{column} > '{after.isoformat()}'::timestamptz"] if after else []
+    if upto is not None:
+        parts.append(f"{column} <= '{upto.isoformat()}'::timestamptz")
+    return " AND ".join(parts) or "true"
+
+
+_NARROW_LIMIT = 50_000  # ids past which a dimension's inputs are read whole
+_IDS_LIMIT = 1_000_000  # movement ids past which the facts' inputs are read by subquery
+# Associados whose dim_associado versions may change this run (per associado, a superset
+# of those scd2_changes changes): an event not already in the versions (no closed
+# version starting at it, no version holding it with the same tracked values), the
+# latest event's type 1 values differing from a version's, a current version whose
+# associado has no event (deleted), an associado with events but no current version.
+_SCD2_CANDIDATES = (
+    "SELECT e.id FROM {t} e WHERE NOT EXISTS (SELECT 1 FROM {d} v WHERE "
+    "v.id_associado = e.id AND ((v.valid_from = e.atualizado_em AND NOT v.atual) OR "
+    "(v.valid_from <= e.atualizado_em AND e.atualizado_em < v.valid_to AND "
+    "ROW(v.idade, v.estado_civil, v.escolaridade) IS NOT DISTINCT FROM "
+    "ROW(e.idade, e.estado_civil, e.escolaridade)))) "
+    "UNION SELECT e.id FROM (SELECT DISTINCT ON (id) id, nome, sobrenome, email FROM {t} "
+    "ORDER BY id, atualizado_em DESC) e JOIN {d} v ON v.id_associado = e.id "
+    "WHERE ROW(v.nome, v.sobrenome, v.email) IS DISTINCT FROM ROW(e.nome, e.sobrenome, e.email) "
+    "UNION SELECT v.id_associado FROM {d} v WHERE v.atual AND v.sk_associado <> {unknown} "
+    "AND NOT EXISTS (SELECT 1 FROM {t} e WHERE e.id = v.id_associado) "
+    "UNION SELECT e.id FROM {t} e WHERE NOT EXISTS (SELECT 1 FROM {d} v "
+    "WHERE v.id_associado = e.id AND v.atual)"
+)
+
+
+_UNKNOWN = [
+    "INSERT INTO {s}.dim_associado (sk_associado, id_associado, nome, valid_from, valid_to, "
+    "atual) VALUES (%(k)s, %(k)s, 'Desconhecido', %(from)s, %(end)s, true) "
+    "ON CONFLICT DO NOTHING",
+    "INSERT INTO {s}.dim_conta (sk_conta, id_conta, tipo) VALUES (%(k)s, %(k)s, 'Desconhecido') "
+    "ON CONFLICT DO NOTHING",
+    "INSERT INTO {s}.dim_cartao (sk_cartao, id_cartao, nom_impresso) "
+    "VALUES (%(k)s, %(k)s, 'DESCONHECIDO') ON CONFLICT DO NOTHING",
+]

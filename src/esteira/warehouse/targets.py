@@ -1,0 +1,65 @@
+"""Which warehouse a run talks to (the PostgreSQL database or the Delta tables), and the
+commands that only look at it or drop it: `warehouse status`, `history`, `reset`."""
+
+from __future__ import annotations
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from esteira import endpoints
+from esteira.settings import Settings
+from esteira.warehouse.delta_target import DeltaTarget
+from esteira.warehouse.pg_target import PostgresTarget
+
+
+def source_dsn(settings: Settings) -> str:
+    return with_orphan_check(make_conninfo(endpoints.postgres_dsn(settings),
+                                            dbname=settings.warehouse.source_database),
+                              settings.warehouse.orphan_check_ms)
+
+
+def make_target(settings: Settings, session: SparkSession) -> PostgresTarget | DeltaTarget:
+    """The configured warehouse: the PostgreSQL database (default) or Delta tables."""
+    cfg = settings.warehouse
+    if cfg.target == "delta":
+        return DeltaTarget(session, cfg.delta_root)
+    dsn = with_orphan_check(make_conninfo(endpoints.postgres_dsn(settings),
+                                           dbname=cfg.database), cfg.orphan_check_ms)
+    return PostgresTarget(session, dsn, cfg.dw_schema, cfg.jdbc_batch_size)
+
+
+def with_orphan_check(dsn: str, interval_ms: int) -> str:
+    """The DSN with client_connection_check_interval set for each of its sessions: a
+    run killed mid-transaction (no socket left) has its query cancelled and its locks
+    released within `interval_ms`, not when the query would have ended."""
+    if not interval_ms:
+        return dsn
+    options = conninfo_to_dict(dsn).get("options") or ""
+    return make_conninfo(dsn, options=f"{options} -c client_connection_check_interval="
+                                      f"{interval_ms}".strip())
+
+
+def status(settings: Settings, session: SparkSession | None) -> list[dict[str, object]]:
+    """Each table's rows, last load and high-water mark (`warehouse status`)."""
+    from esteira.warehouse.schemas import TABLES
+
+    target = make_target(settings, session)  # type: ignore[arg-type]
+    marks = target.marks()
+    counts = target.counts(list(TABLES))
+    return [{"tabela": table, "linhas": counts.get(table),
+             "ultima_carga": marks.get(table, {}).get("ultima_carga"),
+             "high_water_mark": marks.get(table, {}).get("high_water_mark")}
+            for table in TABLES]
+
+
+def history(settings: Settings, session: SparkSession, associado: int) -> list[dict]:
+    """One associado's versions, oldest first (`warehouse history`)."""
+    frame = make_target(settings, session).read("dim_associado")
+    rows = frame.filter(F.col("id_associado") == associado).orderBy("valid_from").collect()
+    return [r.asDict() for r in rows]
+
+
+def reset(settings: Settings, session: SparkSession | None) -> None:
+    """Drops the warehouse's tables (`warehouse reset --yes`)."""
+    make_target(settings, session).reset()  # type: ignore[arg-type]
