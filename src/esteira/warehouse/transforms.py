@@ -9,6 +9,7 @@ io.py applies that frame to PostgreSQL or Delta. Nothing here reads or writes.
 from __future__ import annotations
 
 import operator
+import warnings
 from datetime import date, datetime
 from functools import reduce
 
@@ -20,6 +21,11 @@ from esteira.warehouse.schemas import FATO
 
 ACTION = "_acao"
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+# new_keys numbers new members over one global order on purpose (dense, stable surrogate
+# keys; only the new rows go through it): Spark Connect's client warns about that plan
+# when it is sent, so the warning is silenced for that message only.
+warnings.filterwarnings("ignore", message="WARN WindowExpression: No Partition Defined")
 
 
 def trusted_rules(table: str, load_date: date) -> list[Expectation]:
