@@ -88,3 +88,20 @@ def progress(progress_log: Path) -> list[dict]:
         return []
     return [json.loads(line) for line in progress_log.read_text(encoding="utf-8").splitlines()
             if line.strip()]
+
+
+KAFKA = "key binary, value binary, topic string, partition int, offset long, " \
+        "timestamp timestamp, timestampType int"
+
+
+def kafka_batch(spark, values: list[bytes], first_offset: int):
+    """What the stream hands a micro-batch: these Kafka values (one partition, offsets
+    from `first_offset`) parsed and stripped of re-deliveries, as the state store does."""
+    from datetime import datetime, timedelta
+
+    from esteira.notifications import transforms
+
+    rows = [(b"k", v, "t", 0, first_offset + i, datetime(2026, 1, 1), 1)
+            for i, v in enumerate(values)]
+    kafka = transforms.bronze_rows(spark.createDataFrame(rows, KAFKA), datetime(2026, 1, 1))
+    return transforms.first_deliveries(transforms.parse_messages(kafka), timedelta(hours=24))

@@ -9,32 +9,23 @@ restarts are the stream's state store: tests/notifications/test_stream_crash.py.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pytest
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 
-from esteira.notifications import io, job, micro_batch, transforms
+from esteira.notifications import io, job, micro_batch
 from esteira.notifications.micro_batch import MicroBatch
 from esteira.runlog import Run
 from esteira.settings import Settings, load_settings
-
-KAFKA = "key binary, value binary, topic string, partition int, offset long, " \
-        "timestamp timestamp, timestampType int"
+from notifications.stream_helpers import kafka_batch
 
 
 def _msg(mid: str, ts: str, customer: int = 7494212, name: str = "Acme") -> bytes:
     return json.dumps({"customer_id": customer, "message_id": mid, "customer_name": name,
                        "channel": "Whatsapp", "payload": "Olá XXXXX!",
                        "event_datetime": ts}).encode()
-
-
-def _batch(spark: SparkSession, values: list[bytes], first_offset: int) -> DataFrame:
-    rows = [(b"k", v, "t", 0, first_offset + i, datetime(2026, 1, 1), 1)
-            for i, v in enumerate(values)]
-    kafka = transforms.bronze_rows(spark.createDataFrame(rows, KAFKA), datetime(2026, 1, 1))
-    return transforms.first_deliveries(transforms.parse_messages(kafka), timedelta(hours=24))
 
 
 def _gold(spark: SparkSession, t: io.Tables) -> dict[str, int]:
@@ -55,14 +46,16 @@ def test_replayed_batches_count_once_and_the_watermark_survives_a_restart(
     spark: SparkSession, body: MicroBatch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     t = body.tables
-    first = _batch(spark, [_msg("A", "2020-02-03T14:00:01Z"), _msg("B", "2020-02-03T14:00:30Z"),
-                           _msg("A", "2020-02-03T14:00:01Z"), b"quebrado"], 0)
+    first = kafka_batch(spark, [
+        _msg("A", "2020-02-03T14:00:01Z"), _msg("B", "2020-02-03T14:00:30Z"),
+        _msg("A", "2020-02-03T14:00:01Z"), b"quebrado"], 0)
     body(first, 0)
     body(first, 0)  # Spark replays a batch whose commit it did not record
     assert _gold(spark, t) == {"14:00": 2}
 
-    second = _batch(spark, [_msg("C", "2020-02-03T14:01:00Z"), _msg("C", "2020-02-03T14:01:00Z"),
-                            _msg("L", "2020-02-03T11:15:00Z")], 4)
+    second = kafka_batch(spark, [
+        _msg("C", "2020-02-03T14:01:00Z"), _msg("C", "2020-02-03T14:01:00Z"),
+        _msg("L", "2020-02-03T11:15:00Z")], 4)
 
     def crash(*_args, **_kw) -> None:
         raise RuntimeError("killed after gold, before silver")
@@ -84,7 +77,7 @@ def test_replayed_batches_count_once_and_the_watermark_survives_a_restart(
     restarted = MicroBatch(load_settings(engine="spark", notifications={"root": str(t.root)}),
                            t, body.app_id)
     old = [_msg("VELHA", "2019-12-30T14:00:59Z"), _msg("LIMITE", "2019-12-30T14:01:00Z")]
-    restarted(_batch(spark, old, 7), 2)
+    restarted(kafka_batch(spark, old, 7), 2)
     december = spark.read.format("delta").load(t.gold).filter("minute < '2020-01-01'")
     assert [(r["minute"], r["notifications"]) for r in december.collect()] == [
         (datetime(2019, 12, 30, 14, 1), 1)]
@@ -97,9 +90,9 @@ def test_a_batch_rewrites_only_the_hours_it_counts(spark: SparkSession,
     """Gold is partitioned by hour: adding to 15:00 leaves 14:59's file alone (by date
     alone, one file held both and every MERGE copied the whole day so far)."""
     t = body.tables
-    body(_batch(spark, [_msg("A", "2020-02-03T14:59:01Z"), _msg("B", "2020-02-03T15:00:30Z")],
+    body(kafka_batch(spark, [_msg("A", "2020-02-03T14:59:01Z"), _msg("B", "2020-02-03T15:00:30Z")],
                 0), 0)
-    body(_batch(spark, [_msg("C", "2020-02-03T15:00:40Z")], 2), 1)
+    body(kafka_batch(spark, [_msg("C", "2020-02-03T15:00:40Z")], 2), 1)
     assert _gold(spark, t) == {"14:59": 1, "15:00": 2}
     last = max(Path(t.gold, "_delta_log").glob("*.json"))
     actions = [json.loads(line) for line in last.read_text(encoding="utf-8").splitlines()]
@@ -116,7 +109,7 @@ def test_a_backlog_batch_appends_silver_beside_gold_and_still_counts_once(
     """Over GOLD_ALONE_UP_TO messages silver is appended while gold merges: same rows."""
     monkeypatch.setattr(micro_batch, "GOLD_ALONE_UP_TO", 0)
     t = body.tables
-    big = _batch(spark, [_msg("A", "2020-02-03T14:00:01Z"), _msg("B", "2020-02-03T14:00:30Z"),
+    big = kafka_batch(spark, [_msg("A", "2020-02-03T14:00:01Z"), _msg("B", "2020-02-03T14:00:30Z"),
                          b"quebrado"], 0)
     body(big, 0)
     body(big, 0)  # replayed
@@ -129,10 +122,10 @@ def test_a_backlog_batch_appends_silver_beside_gold_and_still_counts_once(
 def test_each_batch_counts_its_rejects_per_rule_and_the_run_records_them(
     spark: SparkSession, body: MicroBatch
 ) -> None:
-    body(_batch(spark, [_msg("A", "2020-02-03T14:00:01Z"), b"quebrado", _msg("B", "ontem"),
+    body(kafka_batch(spark, [_msg("A", "2020-02-03T14:00:01Z"), b"quebrado", _msg("B", "ontem"),
                         json.dumps({"message_id": "C"}).encode()], 0), 0)
     # 35 days before the watermark (3 Feb 14:01) is 30 Dec 14:01: 1 Dec is too late
-    body(_batch(spark, [_msg("D", "2020-02-03T14:01:00Z"), _msg("V", "2019-12-01T00:00:00Z")],
+    body(kafka_batch(spark, [_msg("D", "2020-02-03T14:01:00Z"), _msg("V", "2019-12-01T00:00:00Z")],
                 4), 1)
     result = body.result
     assert (result.batches, result.new_messages, result.rejected) == (2, 2, 4)

@@ -8,31 +8,23 @@ from __future__ import annotations
 import json
 import shutil
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pytest
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 
 from esteira.notifications import io, transforms
 from esteira.notifications.micro_batch import MicroBatch
 from esteira.settings import load_settings
+from notifications.stream_helpers import kafka_batch
 
-KAFKA = "key binary, value binary, topic string, partition int, offset long, " \
-        "timestamp timestamp, timestampType int"
 ACME, GLOBEX = (7494212, "Acme"), (1001, "Globex")
 
 
 def _msg(mid: str, ts: str, customer: tuple[int, str] = ACME, channel: str = "Whatsapp") -> bytes:
     return json.dumps({"customer_id": customer[0], "message_id": mid, "customer_name": customer[1],
                        "channel": channel, "payload": "Olá XXXXX!", "event_datetime": ts}).encode()
-
-
-def _batch(spark: SparkSession, values: list[bytes], first_offset: int) -> DataFrame:
-    rows = [(b"k", v, "t", 0, first_offset + i, datetime(2026, 1, 1), 1)
-            for i, v in enumerate(values)]
-    kafka = transforms.bronze_rows(spark.createDataFrame(rows, KAFKA), datetime(2026, 1, 1))
-    return transforms.first_deliveries(transforms.parse_messages(kafka), timedelta(hours=24))
 
 
 def _rollup(spark: SparkSession, t: io.Tables) -> dict[tuple, tuple]:
@@ -70,7 +62,7 @@ def test_the_rollup_sums_each_hour_keeps_its_newest_minute_and_replays_count_onc
     spark: SparkSession, body: MicroBatch
 ) -> None:
     t = body.tables
-    first = _batch(spark, [
+    first = kafka_batch(spark, [
         _msg("A", "2020-02-03T14:00:01Z"), _msg("B", "2020-02-03T14:00:30Z"),
         _msg("A", "2020-02-03T14:00:01Z"),  # re-delivery in the same batch
         _msg("C", "2020-02-03T14:05:00Z"),
@@ -86,7 +78,7 @@ def test_the_rollup_sums_each_hour_keeps_its_newest_minute_and_replays_count_onc
     }
     # same newest minute again (its count adds up), an older minute (it does not move),
     # a new hour, and a late message in an earlier hour
-    second = _batch(spark, [
+    second = kafka_batch(spark, [
         _msg("F", "2020-02-03T14:05:40Z"), _msg("G", "2020-02-03T14:01:00Z"),
         _msg("H", "2020-02-03T15:00:00Z"), _msg("I", "2020-02-03T15:00:59Z"),
         _msg("J", "2020-02-03T09:30:00Z"),
@@ -109,8 +101,9 @@ def test_a_gold_without_rollup_gets_one_and_a_replay_of_its_last_batch_adds_noth
     spark: SparkSession, body: MicroBatch
 ) -> None:
     t = body.tables
-    batch = _batch(spark, [_msg("A", "2020-02-03T14:00:01Z"), _msg("B", "2020-02-03T14:02:00Z"),
-                           _msg("C", "2020-02-03T16:10:00Z", GLOBEX)], 0)
+    batch = kafka_batch(spark, [
+        _msg("A", "2020-02-03T14:00:01Z"), _msg("B", "2020-02-03T14:02:00Z"),
+        _msg("C", "2020-02-03T16:10:00Z", GLOBEX)], 0)
     body(batch, 0)
     shutil.rmtree(t.rollup)  # as if gold had been written by a version without the rollup
     assert io.build_missing_rollup(spark, t, body.app_id, transforms.rollup_of_gold)
@@ -120,6 +113,6 @@ def test_a_gold_without_rollup_gets_one_and_a_replay_of_its_last_batch_adds_noth
     assert _rollup(spark, t) == expected
     body(batch, 0)  # Spark replays the batch: gold and the rebuilt rollup skip it
     assert _rollup(spark, t) == expected
-    body(_batch(spark, [_msg("D", "2020-02-03T14:03:00Z")], 3), 1)
+    body(kafka_batch(spark, [_msg("D", "2020-02-03T14:03:00Z")], 3), 1)
     expected[(7494212, "Whatsapp", "2020-02-03", 14)] = (3, "14:03", 1)
     assert _rollup(spark, t) == expected

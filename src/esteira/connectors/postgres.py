@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pyspark.sql import DataFrame, SparkSession
 
 from esteira.errors import EsteiraError, ServiceError, first_line
@@ -421,3 +421,14 @@ def upsert_arrow(conn: psycopg.Connection, table: str, data: Any, key: list[str]
     if newer:
         statement = sql.SQL("{} WHERE {}").format(statement, sql.SQL(newer))
     return conn.execute(statement).rowcount
+
+
+def with_orphan_check(dsn: str, interval_ms: int) -> str:
+    """The DSN with client_connection_check_interval set for each of its sessions: a
+    run killed mid-transaction (no socket left) has its query cancelled and its locks
+    released within `interval_ms`, not when the query would have ended (PostgreSQL 14+)."""
+    if not interval_ms:
+        return dsn
+    options = conninfo_to_dict(dsn).get("options") or ""
+    return make_conninfo(dsn, options=f"{options} -c client_connection_check_interval="
+                                      f"{interval_ms}".strip())

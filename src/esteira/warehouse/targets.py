@@ -3,11 +3,12 @@ commands that only look at it or drop it: `warehouse status`, `history`, `reset`
 
 from __future__ import annotations
 
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from esteira import endpoints
+from esteira.connectors.postgres import with_orphan_check
 from esteira.settings import Settings
 from esteira.warehouse.delta_target import DeltaTarget
 from esteira.warehouse.pg_target import PostgresTarget
@@ -27,17 +28,6 @@ def make_target(settings: Settings, session: SparkSession) -> PostgresTarget | D
     dsn = with_orphan_check(make_conninfo(endpoints.postgres_dsn(settings),
                                            dbname=cfg.database), cfg.orphan_check_ms)
     return PostgresTarget(session, dsn, cfg.dw_schema, cfg.jdbc_batch_size)
-
-
-def with_orphan_check(dsn: str, interval_ms: int) -> str:
-    """The DSN with client_connection_check_interval set for each of its sessions: a
-    run killed mid-transaction (no socket left) has its query cancelled and its locks
-    released within `interval_ms`, not when the query would have ended."""
-    if not interval_ms:
-        return dsn
-    options = conninfo_to_dict(dsn).get("options") or ""
-    return make_conninfo(dsn, options=f"{options} -c client_connection_check_interval="
-                                      f"{interval_ms}".strip())
 
 
 def status(settings: Settings, session: SparkSession | None) -> list[dict[str, object]]:
