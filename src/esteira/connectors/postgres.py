@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.pq import TransactionStatus
 from pyspark.sql import DataFrame, SparkSession
 
 from esteira.errors import EsteiraError, ServiceError, first_line
@@ -337,9 +338,6 @@ def _zoned_text(frame: DataFrame) -> DataFrame:
 
 def _copy_into_temp(conn: psycopg.Connection, frame: DataFrame, temp: str) -> None:
     """CREATE TEMP TABLE (dropped at commit) + COPY of the frame's rows as CSV."""
-    import io as _io
-
-    import pyarrow.csv as pa_csv
     from psycopg import sql
 
     columns = []
@@ -354,14 +352,8 @@ def _copy_into_temp(conn: psycopg.Connection, frame: DataFrame, temp: str) -> No
             sql.Identifier(temp), sql.SQL(", ").join(columns)
         )
     )
-    data = frame.toArrow()
-    options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
     statement = sql.SQL("COPY {} FROM STDIN WITH (FORMAT csv)").format(sql.Identifier(temp))
-    with conn.cursor().copy(statement) as copy:
-        for batch in data.to_batches(max_chunksize=100_000):
-            buffer = _io.BytesIO()
-            pa_csv.write_csv(batch, buffer, options)
-            copy.write(buffer.getvalue())
+    _copy_csv(conn, statement, frame.toArrow())
 
 
 def _drop_all_quietly(dsn: str, sides: Iterable[str]) -> None:
@@ -374,22 +366,48 @@ def copy_arrow_csv(conn: psycopg.Connection, table: str, data: Any,
     """COPYs an Arrow table into `table` (schema.name) through pyarrow's CSV writer (C,
     no Python loop per row); NULL travels as an unquoted empty field, text is quoted.
     Runs inside the caller's transaction; returns the rows copied."""
-    import io
-
     from psycopg import sql
-    from pyarrow import csv as pa_csv
 
     if data.num_rows == 0:
         return 0
     names = columns or list(data.column_names)
-    buffer = io.BytesIO()
-    pa_csv.write_csv(data.select(names), buffer,
-                     pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
         sql.Identifier(*table.split(".")), sql.SQL(", ").join(sql.Identifier(n) for n in names))
-    with conn.cursor().copy(statement) as copy:
-        copy.write(buffer.getbuffer())
+    _copy_csv(conn, statement, data.select(names))
     return data.num_rows
+
+
+def _copy_csv(conn: psycopg.Connection, statement: Any, data: Any) -> None:
+    """Runs a COPY ... FROM STDIN (FORMAT csv) fed by pyarrow's CSV writer, 100,000 rows
+    at a time. Zoned timestamps go as their UTC wall time with the session's TimeZone set
+    to UTC for the COPY alone (restored after it): Arrow writes a zoned timestamp about
+    20x slower than a naive one (1.3 s per million values here), the same instants."""
+    import io
+
+    import pyarrow as pa
+    from pyarrow import csv as pa_csv
+
+    zoned = [i for i, f in enumerate(data.schema)
+             if pa.types.is_timestamp(f.type) and f.type.tz is not None]
+    for i in zoned:  # a cast to UTC, then dropping the zone: the same stored values
+        kind = data.schema.field(i).type
+        naive = data.column(i).cast(pa.timestamp(kind.unit, tz="UTC")).cast(
+            pa.timestamp(kind.unit))
+        data = data.set_column(i, data.schema.field(i).name, naive)
+    previous = None
+    if zoned:
+        previous = conn.execute("SELECT current_setting('TimeZone')").fetchone()[0]
+        conn.execute("SELECT set_config('TimeZone', 'UTC', false)")
+    options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+    try:
+        with conn.cursor().copy(statement) as copy:
+            for batch in data.to_batches(max_chunksize=100_000):
+                buffer = io.BytesIO()
+                pa_csv.write_csv(batch, buffer, options)
+                copy.write(buffer.getbuffer())
+    finally:  # (a failed transaction reverts the setting itself)
+        if previous is not None and conn.info.transaction_status != TransactionStatus.INERROR:
+            conn.execute("SELECT set_config('TimeZone', %s, false)", (previous,))
 
 
 def upsert_arrow(conn: psycopg.Connection, table: str, data: Any, key: list[str],
