@@ -143,3 +143,53 @@ def test_a_failed_write_leaves_the_table_as_it_was(
 def test_reading_a_missing_table_names_it(spark: SparkSession, pg_conninfo: str, pg_schema: str):
     with pytest.raises(ServiceError, match=f"cannot read {pg_schema}.nada from PostgreSQL"):
         pg.read_table(spark, pg_conninfo, f"{pg_schema}.nada")
+
+
+def test_a_bulk_copy_keeps_zoned_instants_and_the_session_time_zone(
+    pg_conninfo: str, pg_schema: str
+) -> None:
+    """Zoned timestamps travel as UTC wall time under TimeZone UTC for the COPY alone:
+    the instant is kept whatever the Arrow zone and the session's zone, and the session's
+    zone is back afterwards."""
+    import pyarrow as pa
+
+    instant = dt.datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)
+    data = pa.table({
+        "em_sp": pa.array([instant, None], pa.timestamp("us", tz="America/Sao_Paulo")),
+        "em_utc": pa.array([instant, None], pa.timestamp("us", tz="UTC")),
+        "ingenuo": pa.array([dt.datetime(2024, 1, 2, 3, 4, 5), None], pa.timestamp("us")),
+        "texto": ['com, "aspas"', None],
+    })
+    with pg.connect(pg_conninfo) as conn:
+        conn.execute("SET TimeZone = 'Asia/Tokyo'")
+        conn.execute(f"CREATE TABLE {pg_schema}.t (em_sp timestamptz, em_utc timestamptz, "
+                     "ingenuo timestamp, texto text)")
+        assert pg.copy_arrow_csv(conn, f"{pg_schema}.t", data) == 2
+        rows = conn.execute(f"SELECT em_sp, em_utc, ingenuo, texto FROM {pg_schema}.t "
+                            "ORDER BY texto NULLS LAST").fetchall()
+        zone = conn.execute("SHOW TimeZone").fetchone()[0]
+    assert rows[0][0] == instant and rows[0][1] == instant
+    assert rows[0][2] == dt.datetime(2024, 1, 2, 3, 4, 5) and rows[0][3] == 'com, "aspas"'
+    assert rows[1] == (None, None, None, None)
+    assert zone == "Asia/Tokyo"
+
+
+def test_session_settings_reach_the_server(pg_conninfo: str) -> None:
+    dsn = pg.with_settings(pg.with_orphan_check(pg_conninfo, 1500), {"work_mem": "96MB"})
+    with pg.connect(dsn) as conn:
+        assert conn.execute("SHOW work_mem").fetchone()[0] == "96MB"
+        assert conn.execute("SHOW client_connection_check_interval").fetchone()[0] == "1500ms"
+
+
+def test_a_query_read_in_id_ranges_gets_every_row_once(
+    spark: SparkSession, pg_conninfo: str, pg_schema: str
+) -> None:
+    """split=(column, lowest, highest, parts): the ranges cover the ids given, rows
+    outside them (and NULL ids) land in the first or last range."""
+    with pg.connect(pg_conninfo) as conn:
+        conn.execute(f"CREATE TABLE {pg_schema}.mov AS SELECT g AS id, g * 2 AS v "
+                     "FROM generate_series(1, 1000) g UNION ALL SELECT NULL, -1")
+    query = f"SELECT id, v FROM {pg_schema}.mov WHERE v <> 4"
+    frame = pg.read_table(spark, pg_conninfo, query=query, split=("id", 10, 990, 3))
+    rows = sorted(((r.id or 0), r.v) for r in frame.collect())
+    assert rows == sorted([(0, -1)] + [(i, 2 * i) for i in range(1, 1001) if i != 2])

@@ -61,6 +61,9 @@ def _lifecycle(
     dsn = postgres_dsn(load_settings())
     with pg.connect(dsn) as conn:
         assert conn.execute("SHOW listen_addresses").fetchone() == ("127.0.0.1",)
+        # postgres.server_settings (defaults sized for the warehouse's bulk loads)
+        assert conn.execute("SHOW shared_buffers").fetchone() == ("512MB",)
+        assert conn.execute("SHOW max_wal_size").fetchone() == ("4GB",)
         conn.execute("CREATE TABLE kept (id int, nome text)")
         conn.execute("INSERT INTO kept VALUES (1, 'Conceição')")
 

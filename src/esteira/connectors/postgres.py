@@ -71,16 +71,25 @@ def jdbc_options(dsn: str, table: str | None = None, **extra: str) -> dict[str, 
 
 
 def read_table(
-    session: SparkSession, dsn: str, table: str | None = None, query: str | None = None
+    session: SparkSession, dsn: str, table: str | None = None, query: str | None = None,
+    split: tuple[str, int, int, int] | None = None,
 ) -> DataFrame:
     """A PostgreSQL table or query as a DataFrame, on either engine.
 
     JVM Spark uses its own JDBC source (driver from the Maven step); Sail has none
     built in, so pysail's JDBC reader (connectorx) is registered on first use.
+    `split` = (integer column, lowest, highest, parts): read in that many ranges of the
+    column at once, one connection each (both engines' JDBC partitioning options).
     """
     if (table is None) == (query is None):
         raise ValueError("give exactly one of table or query")
     options = jdbc_options(dsn, table) if table else {**jdbc_options(dsn), "query": query or ""}
+    if split is not None and split[3] > 1 and split[2] > split[1]:
+        column, lowest, highest, parts = split
+        if query:  # Spark refuses query with partitionColumn: the query as a subquery
+            options = jdbc_options(dsn, f"({query}) AS _esteira_split")
+        options.update(partitionColumn=column, lowerBound=str(lowest),
+                       upperBound=str(highest + 1), numPartitions=str(parts))
     source = table or "query"
     for attempt in (1, 2):
         try:
@@ -447,6 +456,12 @@ def with_orphan_check(dsn: str, interval_ms: int) -> str:
     released within `interval_ms`, not when the query would have ended (PostgreSQL 14+)."""
     if not interval_ms:
         return dsn
+    return with_settings(dsn, {"client_connection_check_interval": str(interval_ms)})
+
+
+def with_settings(dsn: str, settings: Mapping[str, str]) -> str:
+    """The DSN with server settings (work_mem, ...) for each of its sessions (libpq's
+    `options`, added to any it has)."""
     options = conninfo_to_dict(dsn).get("options") or ""
-    return make_conninfo(dsn, options=f"{options} -c client_connection_check_interval="
-                                      f"{interval_ms}".strip())
+    extra = " ".join(f"-c {name}={value}" for name, value in settings.items() if value)
+    return make_conninfo(dsn, options=f"{options} {extra}".strip()) if extra else dsn

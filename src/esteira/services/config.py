@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 class KafkaSettings(BaseModel):
@@ -32,6 +34,24 @@ class PostgresSettings(BaseModel):
         "postgres", description="unprivileged account that runs the local server when as root"
     )
     start_timeout: float = Field(60.0, gt=0, description="seconds `up` waits for the server")
+    server_settings: dict[str, str] = Field(
+        default_factory=lambda: dict(LOCAL_SERVER_SETTINGS),
+        description="postgresql.conf settings of the local server (written at each start)",
+    )
+
+    @field_validator("server_settings")
+    @classmethod
+    def _plain_settings(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, setting in value.items():
+            if not re.fullmatch(r"[a-z_][a-z0-9_.]*", name) or re.search(r"['\\\n]", setting):
+                raise ValueError(f"postgres.server_settings: {name!r} is not a plain setting")
+        return value
+
+
+# The local server is a warehouse's bulk loader too: PostgreSQL's defaults (128MB of
+# shared buffers, a checkpoint every 1GB of WAL) made a 5M-row load checkpoint several
+# times and evict the indexes it was filling.
+LOCAL_SERVER_SETTINGS = {"shared_buffers": "512MB", "max_wal_size": "4GB"}
 
 
 class ClusterSettings(BaseModel):

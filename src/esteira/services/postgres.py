@@ -155,7 +155,8 @@ def _start(settings: Settings) -> ServiceStatus:
         notes.append(f"new cluster in {p['data']}")
     (p["data"] / "esteira.conf").write_text(
         f"listen_addresses = '{LOOPBACK}'\nport = {chosen}\n"
-        f"unix_socket_directories = '{p['data']}'\n",
+        f"unix_socket_directories = '{p['data']}'\n"
+        + "".join(f"{k} = '{v}'\n" for k, v in settings.postgres.server_settings.items()),
         encoding="utf-8",
     )
     p["log"].touch()

@@ -37,3 +37,12 @@ class WarehouseSettings(BaseModel):
     orphan_check_ms: int = Field(
         2000, ge=0, description="PostgreSQL 14+ cancels the query of a client gone this long "
         "(client_connection_check_interval; 0: never), so a killed run's locks go quickly")
+    work_mem: str = Field(
+        "256MB", pattern=r"^(\d+(kB|MB|GB)?)?$",
+        description="PostgreSQL work_mem of the warehouse's sessions: the flat file's sort "
+        "and a full load's key-ordered inserts stay in memory (4MB, the server's default, "
+        "spilled them to disk: the flat file's COPY took 40 s instead of 22); empty: the "
+        "server's")
+    read_partitions: int = Field(
+        2, ge=1, le=64, description="id ranges the source's movements are read in at once "
+        "(one connection each; both engines)")

@@ -147,7 +147,8 @@ def _raw(ctx: _Context) -> StepResult:
     for table in SOURCE:
         since = mark if table == "movimento" else None
         frame = source.read_source(ctx.session, dsn, cfg.source_schema, table, declared[table],
-                               cfg.timezone, since)
+                                   cfg.timezone, since,
+                                   cfg.read_partitions if table == "movimento" else 1)
         frame = frame.withColumn("ingerido_em", F.lit(ctx.load_ts))
         if table == "movimento":
             frame = ctx.stage("raw_movimento", frame)

