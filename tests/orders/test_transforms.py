@@ -88,6 +88,22 @@ def test_each_rule_flags_exactly_its_row(spark, tmp_path):
     assert {actions[n[0]] for n in got.values() if n and n[0] not in warned} == {"drop"}
 
 
+def test_the_usual_shapes_parse_as_the_other_spellings_of_one_value(spark, tmp_path):
+    """The fast paths (plain casts tried before any regex) agree with the general ones."""
+    path = tmp_path / "spellings.csv"
+    path.write_text(
+        "pedido_id,data_pedido,produto_id,qtde,preco_unitario,valor_total,status_pedido\n"
+        "usual,2024-01-05 10:00:00,P1,2,1234.50,2469.00,Pago\n"
+        'iso,2024-01-05T10:00:00.000,P1,"2,0","1,234.50",R$ 2469,Pago\n'
+        "offset,2024-01-05 10:00:00-03:00,P1,2.00,1234.5,2469,Pago\n", encoding="utf-8")
+    flagged, _ = _flagged(spark, path)
+    got = {r["pedido_id"]: (_utc(r["data_pedido"]), r["qtde"], r["preco_unitario"],
+                            r["valor_total"], r["_dq_failed"]) for r in flagged.collect()}
+    usual = (datetime(2024, 1, 5, 13, 0, tzinfo=UTC), 2, Decimal("1234.50"),
+             Decimal("2469.00"), ["canal_conhecido", "cidade_conhecida_na_uf"])  # warn only
+    assert got == {"usual": usual, "iso": usual, "offset": usual}
+
+
 def test_a_batch_writes_only_the_newest_event_per_order(spark, tmp_path):
     path = tmp_path / "events.csv"
     path.write_text(

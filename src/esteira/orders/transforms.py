@@ -105,19 +105,20 @@ def _vocabulary(c: Column, vocabulary: Mapping[str, list[str]]) -> Column:
 
 
 def _decimal(c: Column, style: str) -> Column:
-    """'1.234,56' (comma) or '1,234.56' (dot) -> decimal; anything else -> NULL."""
+    """'1.234,56' (comma) or '1,234.56' (dot) -> decimal; anything else -> NULL. With the
+    dot, a plain number ('123.90', nearly every value) is cast before any regex runs."""
     text = F.regexp_replace(F.trim(c), r"\s|R\$", "")
     if style == "comma":
-        text = F.regexp_replace(F.regexp_replace(text, r"\.", ""), ",", ".")
-    else:
-        text = F.regexp_replace(text, ",", "")
-    return text.try_cast(MONEY)
+        return F.translate(text, ",.", ".").try_cast(MONEY)  # '.' dropped, ',' -> '.'
+    return F.coalesce(c.try_cast(MONEY), F.translate(text, ",", "").try_cast(MONEY))
 
 
 def _instant(c: Column, zone: str) -> Column:
     """ISO or dd/mm/aaaa text -> an instant: with a UTC offset as given, a naive time
-    read in `zone`. Fractions of a second are dropped (orders are timed to the second)."""
+    read in `zone`. Fractions of a second are dropped (orders are timed to the second).
+    The shops' usual 'yyyy-MM-dd HH:mm:ss' is parsed first, before any regex runs."""
     raw = F.trim(c)
+    usual = F.to_utc_timestamp(F.try_to_timestamp(raw, F.lit(_FORMATS[0])), zone)
     has_offset = raw.rlike(_TIME_WITH_OFFSET)
     body = F.regexp_replace(F.when(has_offset, F.regexp_replace(raw, _OFFSET, "")).otherwise(raw),
                             "T", " ")
@@ -129,7 +130,8 @@ def _instant(c: Column, zone: str) -> Column:
         (F.substring(digits, 1, 2).cast("int") * 3600 + F.substring(digits, 3, 2).cast("int") * 60)
         * F.when(offset.startswith("-"), -1).otherwise(1))
     with_offset = F.timestamp_seconds(F.unix_seconds(naive) - seconds)
-    return F.when(has_offset, with_offset).otherwise(F.to_utc_timestamp(naive, zone))
+    return F.coalesce(usual, F.when(has_offset, with_offset)
+                      .otherwise(F.to_utc_timestamp(naive, zone)))
 
 
 def normalise(df: DataFrame, cfg: OrdersSettings) -> DataFrame:
@@ -145,7 +147,8 @@ def normalise(df: DataFrame, cfg: OrdersSettings) -> DataFrame:
         blank["cliente_id"].alias("cliente_id"),
         blank["produto_id"].alias("produto_id"),
         blank["categoria"].alias("categoria"),
-        F.regexp_replace(blank["qtde"], r"[.,]0+$", "").try_cast("int").alias("qtde"),
+        F.coalesce(blank["qtde"].try_cast("int"),
+                   F.regexp_replace(blank["qtde"], r"[.,]0+$", "").try_cast("int")).alias("qtde"),
         _decimal(blank["preco_unitario"], cfg.decimal).alias("preco_unitario"),
         _decimal(blank["valor_total"], cfg.decimal).alias("valor_total"),
         F.upper(blank["uf"]).alias("uf"),
