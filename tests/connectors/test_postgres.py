@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from esteira.connectors import postgres as pg
+from esteira.connectors import postgres_write
 from esteira.errors import ServiceError
 from esteira.services.local import free_port
 
@@ -88,8 +89,8 @@ def test_both_engines_write_and_read_postgres(
     )
     table = f"{pg_schema}.vendas"
 
-    pg.write_table(frame, pg_conninfo, table, mode="overwrite")
-    pg.write_table(frame.where("id = 1"), pg_conninfo, table, mode="append")
+    postgres_write.write_table(frame, pg_conninfo, table, mode="overwrite")
+    postgres_write.write_table(frame.where("id = 1"), pg_conninfo, table, mode="append")
     back = pg.read_table(spark, pg_conninfo, table)
 
     assertDataFrameEqual(back, frame.unionAll(frame.where("id = 1")))
@@ -101,9 +102,10 @@ def test_overwrite_replaces_and_a_query_can_be_read(
     spark: SparkSession, pg_conninfo: str, pg_schema: str
 ) -> None:
     table = f"{pg_schema}.metas"
-    pg.write_table(spark.createDataFrame([(1, 5)], "loja int, meta int"), pg_conninfo, table)
+    first = spark.createDataFrame([(1, 5)], "loja int, meta int")
+    postgres_write.write_table(first, pg_conninfo, table)
 
-    pg.write_table(
+    postgres_write.write_table(
         spark.createDataFrame([(2, 7), (3, 9)], "loja int, meta int"),
         pg_conninfo,
         table,
@@ -119,7 +121,7 @@ def test_a_failed_write_leaves_the_table_as_it_was(
 ) -> None:
     table = f"{pg_schema}.saldos"
     before = spark.createDataFrame([(1, 10), (2, 20)], "conta int, saldo int")
-    pg.write_table(before, pg_conninfo, table, mode="overwrite")
+    postgres_write.write_table(before, pg_conninfo, table, mode="overwrite")
     rows = spark.range(1, 5000).select(
         F.col("id").cast("int").alias("conta"),
         F.when(F.col("id") == 4000, F.raise_error(F.lit("linha ruim")))
@@ -129,7 +131,7 @@ def test_a_failed_write_leaves_the_table_as_it_was(
 
     for mode in ("overwrite", "append"):
         with pytest.raises(ServiceError, match="left as it was"):
-            pg.write_table(rows.repartition(4), pg_conninfo, table, mode=mode)
+            postgres_write.write_table(rows.repartition(4), pg_conninfo, table, mode=mode)
 
     assertDataFrameEqual(pg.read_table(spark, pg_conninfo, table), before)
     with pg.connect(pg_conninfo) as conn:  # no side table left behind
@@ -164,7 +166,7 @@ def test_a_bulk_copy_keeps_zoned_instants_and_the_session_time_zone(
         conn.execute("SET TimeZone = 'Asia/Tokyo'")
         conn.execute(f"CREATE TABLE {pg_schema}.t (em_sp timestamptz, em_utc timestamptz, "
                      "ingenuo timestamp, texto text)")
-        assert pg.copy_arrow_csv(conn, f"{pg_schema}.t", data) == 2
+        assert postgres_write.copy_arrow_csv(conn, f"{pg_schema}.t", data) == 2
         rows = conn.execute(f"SELECT em_sp, em_utc, ingenuo, texto FROM {pg_schema}.t "
                             "ORDER BY texto NULLS LAST").fetchall()
         zone = conn.execute("SHOW TimeZone").fetchone()[0]

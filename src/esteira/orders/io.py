@@ -31,7 +31,7 @@ from psycopg import sql
 from pyspark.sql import DataFrame, SparkSession
 
 from esteira.brazil import cities, fold
-from esteira.connectors import files, kafka
+from esteira.connectors import files, kafka, postgres_write
 from esteira.connectors import postgres as pg
 from esteira.orders import transforms
 from esteira.orders.config import OrdersSettings
@@ -96,7 +96,7 @@ def write_batch(dsn: str, t: Tables, app_id: str, batch_id: int, pedidos: pa.Tab
             (app_id, batch_id, rows, pedidos.num_rows, rejects.num_rows)).fetchone()
         if marked is None:
             return None
-        pg.upsert_arrow(conn, t.pedidos, pedidos, ["pedido_id"], NEWER)
+        postgres_write.upsert_arrow(conn, t.pedidos, pedidos, ["pedido_id"], NEWER)
         return _insert_rejects(conn, t, rejects, app_id, batch_id)
 
 
