@@ -17,6 +17,7 @@ own, a child process).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -136,6 +137,26 @@ def _kill_mid_write(argv: list[str], table: Path, env: dict[str, str]) -> bool:
             proc.wait()
 
 
+def _kill_until_mid_write(argv: list[str], table: Path, env: dict[str, str],
+                          tables: list[Path], kept: Path) -> bool:
+    """_kill_mid_write, tried again (up to ATTEMPTS) when the kill came too late: a small
+    table's last data file and its commit can land within one 1 ms slice (the file is
+    renamed into place just before the commit). Before each new try the tables are put
+    back as they were (copies taken first), so every try starts from version N."""
+    for i, t in enumerate(tables):
+        shutil.copytree(t, kept / str(i))
+    for _ in range(ATTEMPTS):
+        if _kill_mid_write(argv, table, env):
+            return True
+        for i, t in enumerate(tables):
+            shutil.rmtree(t)
+            shutil.copytree(kept / str(i), t)
+    return False
+
+
+ATTEMPTS = 5
+
+
 @pytest.mark.parametrize("system", list(SYSTEMS))
 def test_sigkill_mid_write_leaves_tables_as_they_were_and_rerun_converges(
     engine: str, spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, system: str
@@ -150,7 +171,8 @@ def test_sigkill_mid_write_leaves_tables_as_they_were_and_rerun_converges(
     versions = {t: delta_version(t) for t in tables}
     rows = {t: _rows(spark, t) for t in tables}
 
-    assert _kill_mid_write(argv, first[0], env), "the kill did not land during the write"
+    assert _kill_until_mid_write(argv, first[0], env, tables, tmp_path / "kept"), (
+        f"the kill did not land during the write in {ATTEMPTS} attempts")
     assert {t: delta_version(t) for t in tables} == versions  # every table at version N
     assert {t: _rows(spark, t) for t in tables} == rows  # and reads back as it was
 
