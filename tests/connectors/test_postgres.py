@@ -147,11 +147,14 @@ def test_reading_a_missing_table_names_it(spark: SparkSession, pg_conninfo: str,
         pg.read_table(spark, pg_conninfo, f"{pg_schema}.nada")
 
 
-def test_a_bulk_copy_keeps_zoned_instants_and_the_session_time_zone(
-    pg_conninfo: str, pg_schema: str
+@pytest.mark.parametrize("path", ["binary", "csv"])
+def test_a_bulk_copy_keeps_every_value_and_the_session_time_zone(
+    pg_conninfo: str, pg_schema: str, path: str
 ) -> None:
-    """Zoned timestamps travel as UTC wall time under TimeZone UTC for the COPY alone:
-    the instant is kept whatever the Arrow zone and the session's zone, and the session's
+    """copy_arrow: binary when every column has an encoding (each Arrow column cast to
+    its table column's type), CSV otherwise (here a uuid column forces it, whose zoned
+    timestamps travel as UTC wall time under TimeZone UTC for the COPY alone). Either
+    way the instants, decimals, text and NULLs arrive as they were, and the session's
     zone is back afterwards."""
     import pyarrow as pa
 
@@ -160,20 +163,39 @@ def test_a_bulk_copy_keeps_zoned_instants_and_the_session_time_zone(
         "em_sp": pa.array([instant, None], pa.timestamp("us", tz="America/Sao_Paulo")),
         "em_utc": pa.array([instant, None], pa.timestamp("us", tz="UTC")),
         "ingenuo": pa.array([dt.datetime(2024, 1, 2, 3, 4, 5), None], pa.timestamp("us")),
-        "texto": ['com, "aspas"', None],
+        "texto": ['com, "aspas"\nção', None],
+        "valor": pa.array([Decimal("-12345678.91"), None], pa.decimal128(12, 2)),
+        "n": pa.array([7, None], pa.int64()),
+        "dia": pa.array([dt.date(2024, 2, 29), None], pa.date32()),
     })
+    if path == "csv":
+        data = data.append_column("codigo", pa.array(
+            ["6f1c0e2a-4b8e-4c1a-9f00-2d3c4b5a6e7f", None]))
+    extra = ", codigo uuid" if path == "csv" else ""
     with pg.connect(pg_conninfo) as conn:
         conn.execute("SET TimeZone = 'Asia/Tokyo'")
         conn.execute(f"CREATE TABLE {pg_schema}.t (em_sp timestamptz, em_utc timestamptz, "
-                     "ingenuo timestamp, texto text)")
-        assert postgres_write.copy_arrow_csv(conn, f"{pg_schema}.t", data) == 2
-        rows = conn.execute(f"SELECT em_sp, em_utc, ingenuo, texto FROM {pg_schema}.t "
-                            "ORDER BY texto NULLS LAST").fetchall()
+                     f"ingenuo timestamp, texto varchar(20), valor numeric(10,2), n integer, "
+                     f"dia date{extra})")
+        assert postgres_write.copy_arrow(conn, f"{pg_schema}.t", data) == 2
+        rows = conn.execute(f"SELECT em_sp, em_utc, ingenuo, texto, valor, n, dia FROM "
+                            f"{pg_schema}.t ORDER BY texto NULLS LAST").fetchall()
         zone = conn.execute("SHOW TimeZone").fetchone()[0]
     assert rows[0][0] == instant and rows[0][1] == instant
-    assert rows[0][2] == dt.datetime(2024, 1, 2, 3, 4, 5) and rows[0][3] == 'com, "aspas"'
-    assert rows[1] == (None, None, None, None)
+    assert rows[0][2] == dt.datetime(2024, 1, 2, 3, 4, 5) and rows[0][3] == 'com, "aspas"\nção'
+    assert rows[0][4:] == (Decimal("-12345678.91"), 7, dt.date(2024, 2, 29))
+    assert rows[1] == (None,) * 7
     assert zone == "Asia/Tokyo"
+
+
+def test_a_value_too_big_for_its_column_fails_the_copy(pg_conninfo: str, pg_schema: str) -> None:
+    import pyarrow as pa
+
+    with pg.connect(pg_conninfo) as conn:
+        conn.execute(f"CREATE TABLE {pg_schema}.t (n integer)")
+        with pytest.raises(pa.ArrowInvalid):
+            postgres_write.copy_arrow(conn, f"{pg_schema}.t",
+                                      pa.table({"n": pa.array([2**40], pa.int64())}))
 
 
 def test_session_settings_reach_the_server(pg_conninfo: str) -> None:

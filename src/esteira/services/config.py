@@ -50,8 +50,11 @@ class PostgresSettings(BaseModel):
 
 # The local server is a warehouse's bulk loader too: PostgreSQL's defaults (128MB of
 # shared buffers, a checkpoint every 1GB of WAL) made a 5M-row load checkpoint several
-# times and evict the indexes it was filling.
-LOCAL_SERVER_SETTINGS = {"shared_buffers": "512MB", "max_wal_size": "4GB"}
+# times and evict the indexes it was filling. It is no replication primary: wal_level
+# minimal lets a table emptied and filled in one transaction (the warehouse's first
+# loads) skip the WAL, which PostgreSQL otherwise writes for every row and index page.
+LOCAL_SERVER_SETTINGS = {"shared_buffers": "512MB", "max_wal_size": "4GB",
+                         "wal_level": "minimal", "max_wal_senders": "0"}
 
 
 class ClusterSettings(BaseModel):

@@ -16,7 +16,7 @@ from psycopg import sql
 from pyspark.sql import DataFrame, SparkSession
 
 from esteira.connectors import postgres as pg
-from esteira.connectors import postgres_write
+from esteira.connectors import postgres_load
 from esteira.warehouse import flat_file, pg_apply
 from esteira.warehouse.io import Check, Mark, Write
 from esteira.warehouse.schemas import (
@@ -203,8 +203,8 @@ class PostgresTarget:
             return written
 
         frames = {w.table: w.frame for w in writes}
-        return postgres_write.load_and_apply(self.dsn, frames, work, schema=self.schema,
-                                 batch_size=self.batch_size)
+        return postgres_load.load_and_apply(self.dsn, frames, work, schema=self.schema,
+                                            batch_size=self.batch_size)
 
 
 def _between(column: str, after: datetime | None, upto: datetime | None) -> str:
