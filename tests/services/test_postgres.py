@@ -64,6 +64,7 @@ def _lifecycle(
         # postgres.server_settings (defaults sized for the warehouse's bulk loads)
         assert conn.execute("SHOW shared_buffers").fetchone() == ("512MB",)
         assert conn.execute("SHOW max_wal_size").fetchone() == ("4GB",)
+        assert conn.execute("SHOW wal_level").fetchone() == ("minimal",)
         conn.execute("CREATE TABLE kept (id int, nome text)")
         conn.execute("INSERT INTO kept VALUES (1, 'Conceição')")
 

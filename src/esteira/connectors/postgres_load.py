@@ -14,10 +14,13 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import sql
 from pyspark.sql import DataFrame
+from pyspark.sql.pandas.types import to_arrow_schema
 
+from esteira.connectors import arrow_stream
 from esteira.connectors.postgres import NO_JDBC, connect, describe, jdbc_options
 from esteira.connectors.postgres_write import (
     copy_arrow,
+    copy_batches,
     drop_quietly,
     frame_columns,
 )
@@ -108,12 +111,25 @@ class Loaded:
                 sql.Identifier(only[0]), sql.Literal(only[1])) if only else sql.SQL("")
             return self.conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} s{}").format(
                 sql.Identifier(*target.split(".")), names, casts, self.table, where)).rowcount
+        import pyarrow as pa
         import pyarrow.compute as pc
 
-        data = self._rows()
-        if only:
-            data = data.filter(pc.equal(data[only[0]], only[1]))
-        return copy_arrow(self.conn, target, data, list(types))
+        if self._arrow is not None:
+            data = self._arrow
+            if only:
+                data = data.filter(pc.equal(data[only[0]], only[1]))
+            return copy_arrow(self.conn, target, data, list(types))
+        schema, kept = to_arrow_schema(self.frame.schema), []
+
+        def arriving() -> Iterator[Any]:  # COPYed while the engine sends the rest
+            for sent in arrow_stream.batches(self.frame):
+                batch = sent.cast(schema)
+                kept.append(batch)  # for `largest` and `table` after
+                yield batch.filter(pc.equal(batch[only[0]], only[1])) if only else batch
+
+        added = copy_batches(self.conn, target, schema, arriving(), list(types))
+        self._arrow = pa.Table.from_batches(kept, schema=schema)
+        return added
 
     def largest(self, column: str, pg_type: str) -> Any:
         """The column's largest value (None without rows), without a table on Sail."""

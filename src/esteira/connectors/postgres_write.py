@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import psycopg
@@ -146,30 +147,40 @@ def copy_arrow(conn: psycopg.Connection, table: str, data: Any,
     (pgpq's encoder: no text for the server to parse, about 2.3x faster than CSV for
     5M movements here), each column cast to its table column's type first (a value
     that does not fit fails the COPY); CSV when a column has no binary encoding here."""
-    if data.num_rows == 0:
-        return 0
     names = columns or list(data.column_names)
-    data = data.select(names)
+    return copy_batches(conn, table, data.schema, data.select(names).to_batches(), names)
+
+
+def copy_batches(conn: psycopg.Connection, table: str, schema: Any, batches: Iterable[Any],
+                 columns: list[str]) -> int:
+    """As copy_arrow, for record batches (of `schema`, with at least `columns`) COPYed
+    as they come: the rows can still be arriving from the engine."""
     declared = column_types(conn, table)
-    schema = _binary_schema(data.schema, [declared.get(n) for n in names])
+    binary = _binary_schema([schema.field(n) for n in columns],
+                            [declared.get(n) for n in columns])
     target = sql.SQL("{} ({})").format(sql.Identifier(*table.split(".")),
-                                       sql.SQL(", ").join(sql.Identifier(n) for n in names))
-    if schema is None:
-        copy_csv(conn, sql.SQL("COPY {} FROM STDIN (FORMAT csv)").format(target), data)
+                                       sql.SQL(", ").join(sql.Identifier(n) for n in columns))
+    if binary is None:
+        import pyarrow as pa
+
+        data = pa.Table.from_batches([b.select(columns) for b in batches],
+                                     schema=pa.schema([schema.field(n) for n in columns]))
+        if data.num_rows:
+            copy_csv(conn, sql.SQL("COPY {} FROM STDIN (FORMAT csv)").format(target), data)
         return data.num_rows
     from pgpq import ArrowToPostgresBinaryEncoder
 
-    data = data.cast(schema)
-    encoder = ArrowToPostgresBinaryEncoder(data.schema)
+    encoder, rows = ArrowToPostgresBinaryEncoder(binary), 0
     with conn.cursor().copy(sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(target)) as copy:
         copy.write(encoder.write_header())
-        for batch in data.to_batches(max_chunksize=100_000):
-            copy.write(encoder.write_batch(batch))
+        for batch in batches:
+            rows += batch.num_rows
+            copy.write(encoder.write_batch(batch.select(columns).cast(binary)))
         copy.write(encoder.finish())
-    return data.num_rows
+    return rows
 
 
-def _binary_schema(arrow: Any, declared: list[str | None]) -> Any:
+def _binary_schema(arrow: list[Any], declared: list[str | None]) -> Any:
     """The Arrow schema whose binary encoding each declared column reads as its own
     type, or None when a column has none here (an unknown type; a naive timestamp into
     timestamptz, which depends on the session's zone)."""
