@@ -33,11 +33,16 @@ def batches(frame: DataFrame) -> Iterator[Any]:
 
 
 def _connect_stream(frame: DataFrame) -> Iterator[Any] | None:
+    from pyspark.sql.connect.dataframe import DataFrame as ConnectFrame
+
+    if not isinstance(frame, ConnectFrame):  # classic JVM Spark: toArrow
+        return None
     try:
-        client = frame.sparkSession.client  # type: ignore[attr-defined]
-        plan = frame._plan  # type: ignore[attr-defined]
+        client = frame.sparkSession.client
+        plan = frame._plan
         request = client._execute_plan_request_with_metadata()
         request.plan.CopyFrom(plan.to_proto(client))
         return client._execute_and_fetch_as_iterator(request, plan.observations)
-    except AttributeError:  # not a Spark Connect frame, or the client changed
+    except AttributeError:  # the client's internals changed
+        log.warning("Spark Connect's client has no streaming iterator: using toArrow")
         return None
