@@ -99,3 +99,28 @@ def test_a_failed_apply_leaves_the_target_as_it_was(
         postgres_load.load_and_apply(pg_conninfo, {"mov": frame}, work, schema=pg_schema)
     with pg.connect(pg_conninfo) as conn:
         assert conn.execute(f"SELECT count(*) FROM {pg_schema}.alvo").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("path", ["binary", "csv"])
+def test_a_frozen_copy_needs_its_table_emptied_in_the_same_transaction(
+    pg_conninfo: str, pg_schema: str, path: str
+) -> None:
+    """freeze=True asks PostgreSQL for COPY FREEZE (refused unless the table was
+    created or truncated in this transaction; rows written frozen otherwise)."""
+    import pyarrow as pa
+
+    from esteira.connectors.postgres_write import copy_arrow
+
+    data = pa.table({"n": pa.array([1, 2], pa.int64()), "c": ["a", "b"]})
+    kind = "uuid" if path == "csv" else "text"  # uuid has no binary encoding here
+    if path == "csv":
+        data = data.set_column(1, "c", pa.array(["6f1c0e2a-4b8e-4c1a-9f00-2d3c4b5a6e7f"] * 2))
+    with pg.connect(pg_conninfo) as conn:
+        conn.execute(f"CREATE TABLE {pg_schema}.t (n bigint, c {kind})")
+        conn.commit()
+        with pytest.raises(psycopg.Error, match="COPY FREEZE"), conn.transaction():
+            copy_arrow(conn, f"{pg_schema}.t", data, freeze=True)
+        with conn.transaction():
+            conn.execute(f"TRUNCATE {pg_schema}.t")
+            assert copy_arrow(conn, f"{pg_schema}.t", data, freeze=True) == 2
+        assert conn.execute(f"SELECT n FROM {pg_schema}.t ORDER BY n").fetchall() == [(1,), (2,)]

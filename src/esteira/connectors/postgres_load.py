@@ -98,11 +98,11 @@ class Loaded:
             self._table = sql.Identifier(temp)
         return self._table
 
-    def into(self, target: str, types: Mapping[str, str], only: tuple[str, str] | None = None
-             ) -> int:
+    def into(self, target: str, types: Mapping[str, str], only: tuple[str, str] | None = None,
+             freeze: bool = False) -> int:
         """Appends the rows' columns named in `types` (column -> PostgreSQL type) to
-        `target` (schema.name); `only` (column, value) keeps the rows with that value.
-        Returns the rows added."""
+        `target` (schema.name); `only` (column, value) keeps the rows with that value;
+        `freeze`: COPY FREEZE (see copy_arrow; Sail's rows only). Returns the rows added."""
         if self._table is not None or self.frame is None:  # already a table: one INSERT
             names = sql.SQL(", ").join(sql.Identifier(c) for c in types)
             casts = sql.SQL(", ").join(sql.SQL("s.{}::{}").format(sql.Identifier(c), sql.SQL(t))
@@ -118,7 +118,7 @@ class Loaded:
             data = self._arrow
             if only:
                 data = data.filter(pc.equal(data[only[0]], only[1]))
-            return copy_arrow(self.conn, target, data, list(types))
+            return copy_arrow(self.conn, target, data, list(types), freeze)
         schema, kept = to_arrow_schema(self.frame.schema), []
 
         def arriving() -> Iterator[Any]:  # COPYed while the engine sends the rest
@@ -127,7 +127,7 @@ class Loaded:
                 kept.append(batch)  # for `largest` and `table` after
                 yield batch.filter(pc.equal(batch[only[0]], only[1])) if only else batch
 
-        added = copy_batches(self.conn, target, schema, arriving(), list(types))
+        added = copy_batches(self.conn, target, schema, arriving(), list(types), freeze)
         self._arrow = pa.Table.from_batches(kept, schema=schema)
         return added
 

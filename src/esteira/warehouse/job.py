@@ -207,10 +207,10 @@ def _trusted(ctx: _Context) -> StepResult:
 def _dims(ctx: _Context) -> StepResult:
     """dim_associado (SCD2), dim_conta and dim_cartao (type 1), dim_data (calendar)."""
     cfg, out, t = ctx.cfg, StepResult("dims"), ctx.target
-    # only the rows whose dimension rows may change (the whole tables on Delta), staged:
-    # each is read several times by the plan (Sail read them again each time: 17 s
-    # instead of 3 s for 100,000 associados); each frame of changes is used once (by
-    # the bulk load), so it is not staged
+    # only the rows whose dimension rows may change (the whole tables on Delta), staged
+    # when read whole: the plan reads each several times (Sail read them again each
+    # time: 17 s instead of 3 s for 100,000 associados); each frame of changes is used
+    # once (by the bulk load), so it is not staged
     dim, events, top = _staged(ctx, "associado", t.scd2_inputs(cfg.unknown_key))
     versions = scd2.scd2_changes(dim, events, ctx.load_ts, ctx.open_end, cfg.unknown_key, top)
     type1 = {}
@@ -242,9 +242,11 @@ def _dims(ctx: _Context) -> StepResult:
 
 
 def _staged(ctx: _Context, entity: str, inputs: tuple) -> tuple:
-    """A dimension's inputs (its rows, the trusted rows, the largest key) with both
-    frames staged."""
+    """A dimension's inputs (its rows, the trusted rows, the largest key), both frames
+    staged when they are whole tables (top None); a narrowed few are read again."""
     dim, rows, top = inputs
+    if top is not None:
+        return inputs
     return (ctx.stage(f"dim_{entity}_before", dim), ctx.stage(f"trusted_{entity}_in", rows),
             top)
 

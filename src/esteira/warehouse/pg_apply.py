@@ -98,10 +98,12 @@ def _first_load(conn: Any, schema: str, w: Write, rows: Loaded, types: dict[str,
     does on any other run."""
     table = f"{schema}.{w.table}"
     # emptied in this transaction (it was empty): with wal_level minimal, PostgreSQL
-    # then writes the rows and indexes without WAL (it syncs the files at commit)
+    # then writes the rows and indexes without WAL (it syncs the files at commit), and
+    # Sail's COPY can write them frozen (no VACUUM rewrites 5M rows after the load)
     conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(schema, w.table)))
     with postgres_load.indexes_rebuilt(conn, table):
-        added = rows.into(table, types, only=(ACTION, "I") if w.mode == "upsert" else None)
+        added = rows.into(table, types, only=(ACTION, "I") if w.mode == "upsert" else None,
+                          freeze=True)
     if w.table == "fato_movimentacao_cartao":
         conn.execute(sql.SQL("INSERT INTO {} SELECT DISTINCT sk_data FROM {} "
                              "ON CONFLICT DO NOTHING").format(
