@@ -43,12 +43,12 @@ def load_and_apply(
 
     JVM Spark writes each frame with its JDBC writer (batches of `batch_size`, rewritten
     into multi-row INSERTs) into a side table in `schema`, dropped in the same
-    transaction; Sail has no JDBC writer, so its frames go by COPY (CSV from Arrow)
-    inside the transaction, into a temporary table when `apply` selects from them, or
-    straight into a target (`Loaded.into`). Timestamps travel as ISO text with their
-    zone (JDBC) or UTC wall time (COPY, session in UTC) and are cast back by `apply`'s
-    SQL (see `column_types`), so neither driver's time-zone handling can shift them.
-    Errors name the tables, never a value.
+    transaction; Sail has no JDBC writer, so its frames go by COPY (binary from Arrow,
+    see postgres_write.copy_arrow) inside the transaction, into a temporary table when
+    `apply` selects from them, or straight into a target (`Loaded.into`). Timestamps
+    travel as ISO text with their zone (JDBC) or as instants (binary COPY) and are cast
+    back by `apply`'s SQL (see `column_types`), so neither driver's time-zone handling
+    can shift them. Errors name the tables, never a value.
     """
     sides: dict[str, str] = {}
     copies: dict[str, DataFrame] = {}
