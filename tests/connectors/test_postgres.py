@@ -177,6 +177,10 @@ def test_a_bulk_copy_keeps_every_value_and_the_session_time_zone(
         conn.execute(f"CREATE TABLE {pg_schema}.t (em_sp timestamptz, em_utc timestamptz, "
                      f"ingenuo timestamp, texto varchar(20), valor numeric(10,2), n integer, "
                      f"dia date{extra})")
+        declared = pg.column_types(conn, f"{pg_schema}.t")
+        chosen = postgres_write._binary_schema(list(data.schema),
+                                               [declared[n] for n in data.column_names])
+        assert (chosen is not None) == (path == "binary")  # the path this case is about
         assert postgres_write.copy_arrow(conn, f"{pg_schema}.t", data) == 2
         rows = conn.execute(f"SELECT em_sp, em_utc, ingenuo, texto, valor, n, dia FROM "
                             f"{pg_schema}.t ORDER BY texto NULLS LAST").fetchall()

@@ -198,9 +198,9 @@ def _binary_schema(arrow: list[Any], declared: list[str | None]) -> Any:
              "timestamp without time zone": pa.timestamp("us")}
     fields = []
     for field, pg_type in zip(arrow, declared, strict=True):
-        kind = None if pg_type is None else fixed.get(pg_type)
-        if pg_type is None:
+        if pg_type is None:  # not a column of the table: let COPY name it
             return None
+        kind = fixed.get(pg_type)
         if pg_type.startswith(("character varying", "character(")):
             kind = pa.string()
         elif pg_type == "timestamp with time zone":
