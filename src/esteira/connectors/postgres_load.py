@@ -55,7 +55,7 @@ def load_and_apply(
     try:
         for name, frame in frames.items():
             side = f"{schema}._esteira_{uuid.uuid4().hex[:8]}_{name}"[:63]
-            if _jdbc_write(_zoned_text(frame), dsn, side, batch_size):
+            if _jdbc_write(frame, dsn, side, batch_size):
                 sides[name] = side
             else:
                 copies[name] = frame
@@ -177,7 +177,8 @@ _NO_JDBC_WRITER: set[int] = set()  # sessions (by id) whose engine has no JDBC w
 
 
 def _jdbc_write(frame: DataFrame, dsn: str, side: str, batch_size: int) -> bool:
-    """True when the JDBC writer wrote the side table; False when the engine has none."""
+    """True when the JDBC writer wrote the side table (timestamps as zoned text);
+    False when the engine has none."""
     options = jdbc_options(
         dsn, side, batchsize=str(batch_size), reWriteBatchedInserts="true"
     )
@@ -185,7 +186,7 @@ def _jdbc_write(frame: DataFrame, dsn: str, side: str, batch_size: int) -> bool:
     if session in _NO_JDBC_WRITER:  # known already: skip the attempt (it plans the frame)
         return False
     try:
-        frame.write.format("jdbc").options(**options).mode("overwrite").save()
+        _zoned_text(frame).write.format("jdbc").options(**options).mode("overwrite").save()
         return True
     except Exception as exc:
         if any(sign in str(exc) for sign in (NO_JDBC, "writer is not implemented")):

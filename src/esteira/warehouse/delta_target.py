@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 
 from esteira.connectors import delta
 from esteira.errors import InputError, QualityError
-from esteira.warehouse.io import Check, Mark, Write
+from esteira.warehouse.io import Check, FactInputs, Mark, Write
 from esteira.warehouse.schemas import CONTROL, KEYS, SMALL_TABLES
 
 _DIM_SCHEMAS = {
@@ -95,16 +95,16 @@ class DeltaTarget:
     def raw_movements(self, after: datetime | None, upto: datetime | None) -> DataFrame:
         return self.read("raw_movimento").filter(_between("ingerido_em", after, upto))
 
-    def fact_inputs(
-        self, after: datetime | None, upto: datetime | None
-    ) -> tuple[DataFrame, DataFrame]:
+    def fact_inputs(self, after: datetime | None, upto: datetime | None) -> FactInputs:
         """As PostgresTarget.fact_inputs: loaded movements, those of associados whose
-        versions changed since `after` and those on an unknown member; their facts."""
+        versions changed since `after` and those on an unknown member; their facts; the
+        whole dimensions."""
         trusted = self.read("trusted_movimento")
         facts = self.read("fato_movimentacao_cartao")
         where = _between("carregado_em", after, upto)
+        dims = (self.read("dim_cartao"), self.read("dim_conta"), self.read("dim_associado"))
         if after is None:
-            return trusted.filter(where), facts
+            return FactInputs(trusted.filter(where), facts, *dims)
         changed = self.read("dim_associado").filter(F.col("carregado_em") > F.lit(after))
         cards = self.read("trusted_cartao").join(
             changed.select(F.col("id_associado")).distinct(), "id_associado", "left_semi"
@@ -115,7 +115,7 @@ class DeltaTarget:
             trusted.join(cards, "id_cartao", "left_semi")).unionByName(
             trusted.join(unknown, "id", "left_semi")).dropDuplicates(["id"])
         ids = movements.select(F.col("id").alias("id_movimento"))
-        return movements, facts.join(ids, "id_movimento", "left_semi")
+        return FactInputs(movements, facts.join(ids, "id_movimento", "left_semi"), *dims)
 
     def scd2_inputs(self, unknown: int) -> tuple[DataFrame, DataFrame, None]:
         """The whole dim_associado and trusted_associado (PostgresTarget narrows them)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pyspark.sql import DataFrame
 
@@ -38,6 +38,17 @@ class Mark:
     table: str
     high_water_mark: datetime | None = None
     column: str | None = None
+
+
+class FactInputs(NamedTuple):
+    """What the facts step computes from: the movements to (re)compute, their fact rows
+    now, and the dimensions they join to (a target may narrow them to those rows)."""
+
+    movements: DataFrame
+    existing: DataFrame
+    dim_cartao: DataFrame
+    dim_conta: DataFrame
+    dim_associado: DataFrame
 
 
 def write_flat(frame: DataFrame, path: Path, delimiter: str, encoding: str) -> int:

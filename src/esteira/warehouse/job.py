@@ -258,11 +258,11 @@ def _facts(ctx: _Context) -> StepResult:
     marks = t.marks()
     after = marks.get("fato_movimentacao_cartao", {}).get("high_water_mark")
     upto = _last_load(ctx, marks, "trusted_movimento", "carregado_em")
-    movements, existing = t.fact_inputs(after, upto)
+    inputs = t.fact_inputs(after, upto)
     desired = transforms.fact_rows(
-        movements, t.read("dim_cartao"), t.read("dim_conta"), t.read("dim_associado"),
+        inputs.movements, inputs.dim_cartao, inputs.dim_conta, inputs.dim_associado,
         cfg.timezone, cfg.unknown_key, ctx.first_from)
-    changes = ctx.stage("fato", transforms.fact_changes(desired, existing, ctx.load_ts))
+    changes = ctx.stage("fato", transforms.fact_changes(desired, inputs.existing, ctx.load_ts))
     tally = changes.agg(
         F.count(F.lit(1)).alias("rows"),
         F.count_distinct("id_movimento").alias("ids"),

@@ -104,6 +104,9 @@ def _first_load(conn: Any, schema: str, w: Write, rows: Loaded, types: dict[str,
     with postgres_load.indexes_rebuilt(conn, table):
         added = rows.into(table, types, only=(ACTION, "I") if w.mode == "upsert" else None,
                           freeze=True)
+    # TRUNCATE dropped the table's planner statistics: without them the next run's
+    # queries (right after this one, before autovacuum gets to it) were planned blind
+    conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(schema, w.table)))
     if w.table == "fato_movimentacao_cartao":
         conn.execute(sql.SQL("INSERT INTO {} SELECT DISTINCT sk_data FROM {} "
                              "ON CONFLICT DO NOTHING").format(
@@ -164,6 +167,9 @@ def _note_moved_versions(conn: Any, schema: str, source: Any, types: dict[str, s
         "WHERE t.valid_to IS DISTINCT FROM s.valid_to::{ts}) moved GROUP BY id "
         "ON CONFLICT (id_associado) DO UPDATE SET desde = least(p.desde, EXCLUDED.desde)"
     ).format(p=pending, d=dim, s=source, ts=sql.SQL(types["valid_from"])))
+    # the facts step joins it to 5M movements: planned without statistics (an empty
+    # table's), it hashed all of them instead of the few cards (3.3 s instead of 0.5 s)
+    conn.execute(sql.SQL("ANALYZE {}").format(pending))
 
 
 def _note_flat_days(conn: Any, schema: str, table: str, source: Any,

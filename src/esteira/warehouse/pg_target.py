@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from esteira.connectors import postgres as pg
 from esteira.connectors import postgres_load
 from esteira.warehouse import flat_file, pg_apply
-from esteira.warehouse.io import Check, Mark, Write
+from esteira.warehouse.io import Check, FactInputs, Mark, Write
 from esteira.warehouse.schemas import (
     CONTROL,
     DDL,
@@ -95,17 +95,17 @@ class PostgresTarget:
     def raw_movements(self, after: datetime | None, upto: datetime | None) -> DataFrame:
         return self.read("raw_movimento", _between("ingerido_em", after, upto))
 
-    def fact_inputs(
-        self, after: datetime | None, upto: datetime | None
-    ) -> tuple[DataFrame, DataFrame]:
+    def fact_inputs(self, after: datetime | None, upto: datetime | None) -> FactInputs:
         """Trusted movements loaded in (after, upto]; those of associados whose versions
         moved (fato_pendente, filled by the dims step: from when on), which may now
         belong to another version; those whose fact still has an unknown member (the
-        card or associado may have arrived); and the fact rows those movements have now.
-        The ids are gathered first, so both reads go by primary key."""
+        card or associado may have arrived); the fact rows those movements have now; and
+        only the dimension rows they can join to (their cards, those cards' accounts
+        and associados' versions). The ids are gathered first, so every read goes by
+        key."""
         if after is None:  # the first load: every movement, no fact to compare with yet
-            return (self.read("trusted_movimento", _between("carregado_em", None, upto)),
-                    self.read("fato_movimentacao_cartao"))
+            return FactInputs(self.read("trusted_movimento", _between("carregado_em", None, upto)),
+                              self.read("fato_movimentacao_cartao"), *self._dims())
         s = sql.Identifier(self.schema).as_string(None)
         query = (f"SELECT id FROM {s}.trusted_movimento WHERE "
                  f"{_between('carregado_em', after, upto)} "
@@ -118,10 +118,28 @@ class PostgresTarget:
             if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {s}.{FACTS_PENDING})").fetchone()[0]:
                 query += f" UNION {moved}"
             ids = [r[0] for r in conn.execute(query)]
-        chosen = (f"IN ({query})" if len(ids) > _IDS_LIMIT
-                  else "= ANY('{" + ",".join(str(int(i)) for i in ids) + "}'::bigint[])")
-        return (self.read("trusted_movimento", f"id {chosen}"),
-                self.read("fato_movimentacao_cartao", f"id_movimento {chosen}"))
+            if len(ids) > _IDS_LIMIT:
+                chosen, dims = f"IN ({query})", self._dims()
+            else:
+                chosen = "= ANY(" + _ids(ids) + ")"
+                dims = self._dims(conn, chosen)
+        return FactInputs(self.read("trusted_movimento", f"id {chosen}"),
+                          self.read("fato_movimentacao_cartao", f"id_movimento {chosen}"),
+                          *dims)
+
+    def _dims(self, conn: Any = None, chosen: str | None = None) -> tuple[DataFrame, ...]:
+        """dim_cartao, dim_conta, dim_associado: whole, or (with a connection) the rows
+        the trusted movements `id {chosen}` join to."""
+        if chosen is None:
+            return self.read("dim_cartao"), self.read("dim_conta"), self.read("dim_associado")
+        s = sql.Identifier(self.schema).as_string(None)
+        cards, accounts, associados = conn.execute(
+            "SELECT array_agg(DISTINCT c.id_cartao), array_agg(DISTINCT c.id_conta), "
+            f"array_agg(DISTINCT c.id_associado) FROM {s}.dim_cartao c WHERE c.id_cartao IN "
+            f"(SELECT id_cartao FROM {s}.trusted_movimento WHERE id {chosen})").fetchone()
+        return (self.read("dim_cartao", f"id_cartao = ANY({_ids(cards or [])})"),
+                self.read("dim_conta", f"id_conta = ANY({_ids(accounts or [])})"),
+                self.read("dim_associado", f"id_associado = ANY({_ids(associados or [])})"))
 
     def write_flat(self, path: Path, delimiter: str, encoding: str, timezone: str) -> int:
         """movimento_flat.csv from the warehouse: only the days whose rows changed are
@@ -165,7 +183,7 @@ class PostgresTarget:
             ids = [r[0] for r in conn.execute(candidates)] if known else []
         if not known or len(ids) > _NARROW_LIMIT:  # first load, or most rows may change
             return self.read(dim), self.read(trusted), None
-        chosen = "'{" + ",".join(str(int(i)) for i in ids) + "}'::bigint[]"
+        chosen = _ids(ids)
         return (self.read(dim, f"{key} = ANY({chosen})"),
                 self.read(trusted, f"id = ANY({chosen})"), top or 0)
 
@@ -205,6 +223,11 @@ class PostgresTarget:
         frames = {w.table: w.frame for w in writes}
         return postgres_load.load_and_apply(self.dsn, frames, work, schema=self.schema,
                                             batch_size=self.batch_size)
+
+
+def _ids(ids: list[Any]) -> str:
+    """A bigint[] literal of the ids (NULLs left out)."""
+    return "'{" + ",".join(str(int(i)) for i in ids if i is not None) + "}'::bigint[]"
 
 
 def _between(column: str, after: datetime | None, upto: datetime | None) -> str:
