@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from esteira.connectors.staging import StagingArea
@@ -115,6 +115,8 @@ class _Context:
     stage: StagingArea
     run: Run
     declared: dict[str, dict[str, str]] = field(default_factory=dict)
+    # movements a step just committed, staged, for the next step (see _handed)
+    handoff: dict[str, tuple[DataFrame, datetime | None]] = field(default_factory=dict)
 
     @property
     def open_end(self) -> datetime:
@@ -142,7 +144,9 @@ def _raw(ctx: _Context) -> StepResult:
     """The source as read (+ ingerido_em): small tables whole, movements since the mark."""
     cfg, out = ctx.cfg, StepResult("raw")
     dsn, declared = targets.source_dsn(ctx.settings), ctx.declared
-    mark = ctx.target.marks().get("raw_movimento", {}).get("high_water_mark")
+    before = ctx.target.marks().get("raw_movimento", {})
+    mark = before.get("high_water_mark")
+    staged = None
     writes = []
     for table in SOURCE:
         since = mark if table == "movimento" else None
@@ -151,12 +155,13 @@ def _raw(ctx: _Context) -> StepResult:
                                    cfg.read_partitions if table == "movimento" else 1)
         frame = frame.withColumn("ingerido_em", F.lit(ctx.load_ts))
         if table == "movimento":
-            frame = ctx.stage("raw_movimento", frame)
+            frame = staged = ctx.stage("raw_movimento", frame)
         writes.append(io.Write(f"raw_{table}", frame,
                                "sync" if table in SMALL_TABLES else "append"))
     marks = [io.Mark("raw_movimento", column="atualizado_em"),
              *(io.Mark(f"raw_{t}") for t in SMALL_TABLES)]
     out.wrote = ctx.target.apply(writes, marks, ctx.load_ts)
+    ctx.handoff["raw_movimento"] = (staged, before.get("ultima_carga"))
     # the small tables are synced (wrote: rows that changed); read: the source's rows
     rows = ctx.target.counts([f"raw_{t}" for t in SMALL_TABLES])
     out.read = {t: rows[f"raw_{t}"] or 0 for t in SMALL_TABLES}
@@ -172,8 +177,10 @@ def _trusted(ctx: _Context) -> StepResult:
     marks = ctx.target.marks()
     after = marks.get("trusted_movimento", {}).get("high_water_mark")
     upto = _last_load(ctx, marks, "raw_movimento", "ingerido_em")
+    kept_movements = None
     for table in SOURCE:
-        raw = (ctx.target.raw_movements(after, upto) if table == "movimento"
+        raw = ((_handed(ctx, "raw_movimento", after, upto)
+                or ctx.target.raw_movements(after, upto)) if table == "movimento"
                else ctx.target.read(f"raw_{table}"))
         rules = transforms.trusted_rules(table, ctx.request.load_date)
         flagged = ctx.stage(f"flagged_{table}",
@@ -190,7 +197,7 @@ def _trusted(ctx: _Context) -> StepResult:
                 out.warnings.append(f"{duplicates} duplicate row(s) of {table} removed")
                 ctx.run.outputs[f"trusted.duplicates_{table}"] = duplicates
         else:
-            kept = kept.withColumn("carregado_em", F.lit(ctx.load_ts))
+            kept = kept_movements = kept.withColumn("carregado_em", F.lit(ctx.load_ts))
         writes.append(io.Write(f"trusted_{table}", kept,
                                "newer" if table == "movimento" else "sync"))
         rejects.append(transforms.rejects(rejected_rows(flagged, rules), table, ctx.load_ts))
@@ -201,7 +208,25 @@ def _trusted(ctx: _Context) -> StepResult:
     marks = [io.Mark("trusted_movimento", high_water_mark=upto),
              *(io.Mark(f"trusted_{t}") for t in SMALL_TABLES)]
     out.wrote = ctx.target.apply(writes, marks, ctx.load_ts)
+    # the facts step's first load takes them all (the table was empty before)
+    ctx.handoff["trusted_movimento"] = (kept_movements, after)
     return out
+
+
+def _handed(ctx: _Context, table: str, after: datetime | None,
+            upto: datetime | None) -> DataFrame | None:
+    """The staged movements the previous step of this run committed to `table`, when
+    they are exactly the rows of `table` loaded in (after, upto] that the next step
+    would read back (5M rows read from PostgreSQL: about 8 s; from the stage: 1.5 s):
+    this run's load is `upto`, after `after`, and nothing loaded before it was left
+    for the next step (the table's previous load is `after`, or both are None)."""
+    handed = ctx.handoff.get(table)
+    if handed is None or upto != ctx.load_ts:
+        return None
+    frame, previous = handed
+    if after is None:
+        return frame if previous is None else None
+    return frame if previous is not None and previous <= after < ctx.load_ts else None
 
 
 def _dims(ctx: _Context) -> StepResult:
@@ -259,6 +284,8 @@ def _facts(ctx: _Context) -> StepResult:
     after = marks.get("fato_movimentacao_cartao", {}).get("high_water_mark")
     upto = _last_load(ctx, marks, "trusted_movimento", "carregado_em")
     inputs = t.fact_inputs(after, upto)
+    if after is None and (handed := _handed(ctx, "trusted_movimento", None, upto)) is not None:
+        inputs = inputs._replace(movements=handed)
     desired = transforms.fact_rows(
         inputs.movements, inputs.dim_cartao, inputs.dim_conta, inputs.dim_associado,
         cfg.timezone, cfg.unknown_key, ctx.first_from)
