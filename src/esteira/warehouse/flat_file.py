@@ -31,17 +31,22 @@ from esteira.warehouse.schemas import CONTROL, FLAT, FLAT_MARK, FLAT_PENDING
 
 _LOCAL = "to_char({} AT TIME ZONE {{tz}}, 'YYYY-MM-DD HH24:MI:SS')"
 # the same columns and text as transforms.flat (the Delta target's), computed where the
-# tables are
+# tables are; each dimension's text once per dimension row (OFFSET 0 keeps PostgreSQL
+# from merging it into the outer query, which would compute it again for every fact)
 FLAT_SQL = (
     "SELECT a.nome AS nome_associado, a.sobrenome AS sobrenome_associado, "
-    "a.idade::text AS idade_associado, f.vlr_transacao::text AS vlr_transacao_movimento, "
+    "a.idade AS idade_associado, f.vlr_transacao::text AS vlr_transacao_movimento, "
     "f.des_transacao AS des_transacao_movimento, "
     f"{_LOCAL.format('f.data_movimento')} AS data_movimento, c.num_cartao AS numero_cartao, "
-    "c.nom_impresso AS nome_impresso_cartao, "
-    f"{_LOCAL.format('c.data_criacao')} AS data_criacao_cartao, k.tipo AS tipo_conta, "
-    f"{_LOCAL.format('k.data_criacao')} AS data_criacao_conta "
-    "FROM {fato} f LEFT JOIN {a} a ON a.sk_associado = f.sk_associado "
-    "LEFT JOIN {c} c ON c.sk_cartao = f.sk_cartao LEFT JOIN {k} k ON k.sk_conta = f.sk_conta "
+    "c.nom_impresso AS nome_impresso_cartao, c.criado AS data_criacao_cartao, "
+    "k.tipo AS tipo_conta, k.criado AS data_criacao_conta FROM {fato} f "
+    "LEFT JOIN (SELECT sk_associado, nome, sobrenome, idade::text AS idade FROM {a} "
+    "OFFSET 0) a ON a.sk_associado = f.sk_associado "
+    "LEFT JOIN (SELECT sk_cartao, num_cartao, nom_impresso, "
+    f"{_LOCAL.format('data_criacao')} AS criado FROM {{c}} OFFSET 0) c "
+    "ON c.sk_cartao = f.sk_cartao "
+    f"LEFT JOIN (SELECT sk_conta, tipo, {_LOCAL.format('data_criacao')} AS criado FROM {{k}} "
+    "OFFSET 0) k ON k.sk_conta = f.sk_conta "
     "{where} ORDER BY f.data_movimento, f.id_movimento"
 )
 INDEX_VERSION = 1

@@ -17,6 +17,7 @@ from esteira.warehouse.io import Mark, Write
 from esteira.warehouse.schemas import (
     CONTROL,
     FACTS_PENDING,
+    FLAT_MARK,
     FLAT_PENDING,
     FLAT_VISIBLE,
     KEYS,
@@ -94,8 +95,8 @@ def _first_load(conn: Any, schema: str, w: Write, rows: Loaded, types: dict[str,
     """An empty big table filled in bulk: the rows go straight in (one COPY on Sail)
     with the indexes built afterwards, instead of staged, sorted and inserted through
     them; an upsert's rows are all inserts then. A repeated key still fails (when the
-    primary key is built). The days of the facts go to flat_pendente, as _note_flat_days
-    does on any other run."""
+    primary key is built). The facts' first load drops the flat file's token, so the
+    extract step renders every day (_note_flat_days notes the days on any other run)."""
     table = f"{schema}.{w.table}"
     # emptied in this transaction (it was empty): with wal_level minimal, PostgreSQL
     # then writes the rows and indexes without WAL (it syncs the files at commit), and
@@ -107,10 +108,9 @@ def _first_load(conn: Any, schema: str, w: Write, rows: Loaded, types: dict[str,
     # TRUNCATE dropped the table's planner statistics: without them the next run's
     # queries (right after this one, before autovacuum gets to it) were planned blind
     conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(schema, w.table)))
-    if w.table == "fato_movimentacao_cartao":
-        conn.execute(sql.SQL("INSERT INTO {} SELECT DISTINCT sk_data FROM {} "
-                             "ON CONFLICT DO NOTHING").format(
-            sql.Identifier(schema, FLAT_PENDING), sql.Identifier(schema, w.table)))
+    if w.table == "fato_movimentacao_cartao":  # every day is new: the whole file again
+        conn.execute(sql.SQL("DELETE FROM {} WHERE tabela = %s").format(
+            sql.Identifier(schema, CONTROL)), (FLAT_MARK,))
     rows.landed = sql.Identifier(schema, w.table)  # what the checks read: these rows
     return added
 
