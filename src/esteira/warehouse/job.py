@@ -134,9 +134,10 @@ def _trusted(ctx: _Context) -> StepResult:
     upto = _last_load(ctx, marks, "raw_movimento", "ingerido_em")
     kept_movements = None
     for table in SOURCE:
-        raw = ((_handed(ctx, "raw_movimento", after, upto)
-                or ctx.target.raw_movements(after, upto)) if table == "movimento"
-               else ctx.target.read(f"raw_{table}"))
+        if table != "movimento":
+            raw = ctx.target.read(f"raw_{table}")
+        elif (raw := _handed(ctx, "raw_movimento", after, upto)) is None:
+            raw = ctx.target.raw_movements(after, upto)
         rules = transforms.trusted_rules(table, ctx.request.load_date)
         flagged = ctx.stage(f"flagged_{table}",
                             flag_failures(transforms.clean(raw, table, ctx.request.load_date),
