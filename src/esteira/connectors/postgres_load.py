@@ -99,10 +99,13 @@ class Loaded:
         return self._table
 
     def into(self, target: str, types: Mapping[str, str], only: tuple[str, str] | None = None,
-             freeze: bool = False) -> int:
+             freeze: bool = False, order: tuple[str, ...] = ()) -> int:
         """Appends the rows' columns named in `types` (column -> PostgreSQL type) to
         `target` (schema.name); `only` (column, value) keeps the rows with that value;
-        `freeze`: COPY FREEZE (see copy_arrow; Sail's rows only). Returns the rows added."""
+        `freeze`: COPY FREEZE (see copy_arrow; Sail's rows only). `order`: Sail's rows
+        sorted by the engine on the way, so they lie in that order on disk (the JVM
+        engine's side table goes in as it is: sorting it would be PostgreSQL's work).
+        Returns the rows added."""
         if self._table is not None or self.frame is None:  # already a table: one INSERT
             names = sql.SQL(", ").join(sql.Identifier(c) for c in types)
             casts = sql.SQL(", ").join(sql.SQL("s.{}::{}").format(sql.Identifier(c), sql.SQL(t))
@@ -120,9 +123,10 @@ class Loaded:
                 data = data.filter(pc.equal(data[only[0]], only[1]))
             return copy_arrow(self.conn, target, data, list(types), freeze)
         schema, kept = to_arrow_schema(self.frame.schema), []
+        frame = self.frame.orderBy(*order) if order else self.frame
 
         def arriving() -> Iterator[Any]:  # COPYed while the engine sends the rest
-            for sent in arrow_stream.batches(self.frame):
+            for sent in arrow_stream.batches(frame):
                 batch = sent.cast(schema)
                 kept.append(batch)  # for `largest` and `table` after
                 yield batch.filter(pc.equal(batch[only[0]], only[1])) if only else batch

@@ -3,8 +3,8 @@ every movement on every run.
 
 The file's rows are ordered by data_movimento (then id), so each day of movements
 (sk_data, the local day) is one contiguous run of lines. An index beside the file
-(`.movimento_flat.csv.index.json`) records each day's byte range. The facts and dims
-steps note in `flat_pendente`, in the same transaction as their changes, the days whose
+(`.movimento_flat.csv.index.json`) records each day's byte range and rows. The facts
+and dims steps note in `flat_pendente`, in the same transaction as their changes, the days whose
 flat rows they changed; extract renders only those days (one COPY from the warehouse),
 copies every other day's bytes from the previous file (copy_file_range: inside the
 kernel), renames the new file over the old one, and only then clears the days it used.
@@ -31,8 +31,9 @@ from esteira.warehouse.schemas import CONTROL, FLAT, FLAT_MARK, FLAT_PENDING
 
 _LOCAL = "to_char({} AT TIME ZONE {{tz}}, 'YYYY-MM-DD HH24:MI:SS')"
 # the same columns and text as transforms.flat (the Delta target's), computed where the
-# tables are; each dimension's text once per dimension row (OFFSET 0 keeps PostgreSQL
-# from merging it into the outer query, which would compute it again for every fact)
+# tables are. A whole render computes each dimension's text once per dimension row
+# ({fence} OFFSET 0 keeps PostgreSQL from merging it into the outer query, which would
+# compute it again for every fact); a few days' render only for the facts it shows
 FLAT_SQL = (
     "SELECT a.nome AS nome_associado, a.sobrenome AS sobrenome_associado, "
     "a.idade AS idade_associado, f.vlr_transacao::text AS vlr_transacao_movimento, "
@@ -41,15 +42,15 @@ FLAT_SQL = (
     "c.nom_impresso AS nome_impresso_cartao, c.criado AS data_criacao_cartao, "
     "k.tipo AS tipo_conta, k.criado AS data_criacao_conta FROM {fato} f "
     "LEFT JOIN (SELECT sk_associado, nome, sobrenome, idade::text AS idade FROM {a} "
-    "OFFSET 0) a ON a.sk_associado = f.sk_associado "
+    "{fence}) a ON a.sk_associado = f.sk_associado "
     "LEFT JOIN (SELECT sk_cartao, num_cartao, nom_impresso, "
-    f"{_LOCAL.format('data_criacao')} AS criado FROM {{c}} OFFSET 0) c "
+    f"{_LOCAL.format('data_criacao')} AS criado FROM {{c}} {{fence}}) c "
     "ON c.sk_cartao = f.sk_cartao "
     f"LEFT JOIN (SELECT sk_conta, tipo, {_LOCAL.format('data_criacao')} AS criado FROM {{k}} "
-    "OFFSET 0) k ON k.sk_conta = f.sk_conta "
+    "{fence}) k ON k.sk_conta = f.sk_conta "
     "{where} ORDER BY f.data_movimento, f.id_movimento"
 )
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # days: [sk_data, first byte, end byte, rows]
 
 
 def write(dsn: str, schema: str, path: Path, delimiter: str, encoding: str,
@@ -66,7 +67,11 @@ def write(dsn: str, schema: str, path: Path, delimiter: str, encoding: str,
         conn.read_only = True
         index = _usable_index(conn, schema, path, params)
         pending = _pending(conn, schema)
-        every_day = _day_counts(conn, schema)
+        if index is None:
+            every_day = _day_counts(conn, schema)
+        else:  # the unchanged days' rows as the index says, the pending days' counted
+            every_day = {d: n for d, _, _, n in index["days"] if d not in set(pending)}
+            every_day = dict(sorted({**every_day, **_day_counts(conn, schema, pending)}.items()))
         if index is not None and not pending:  # nothing changed since the file was made
             return sum(every_day.values()), 0
         counts = every_day if index is None else {  # in file order
@@ -114,25 +119,36 @@ def _pending(conn: Any, schema: str) -> list[int]:
         sql.Identifier(schema, FLAT_PENDING))).fetchall()]
 
 
-def _day_counts(conn: Any, schema: str) -> dict[int, int]:
-    """Facts per day (sk_data), every day in file order."""
+def _day_counts(conn: Any, schema: str, days: list[int] | None = None) -> dict[int, int]:
+    """Facts per day (sk_data) of `days` (None: every day), in file order; a day
+    without facts is left out."""
     rows = conn.execute(sql.SQL(
-        "SELECT sk_data, count(*) FROM {} GROUP BY sk_data ORDER BY sk_data").format(
-        sql.Identifier(schema, "fato_movimentacao_cartao"))).fetchall()
+        "SELECT sk_data, count(*) FROM {} f {} GROUP BY sk_data ORDER BY sk_data").format(
+        sql.Identifier(schema, "fato_movimentacao_cartao"), _of_days(days))).fetchall()
     return dict(rows)
+
+
+def _of_days(days: list[int] | None) -> sql.Composable:
+    """The WHERE clause of the facts of `days` (None: no clause). The range lets the
+    BRIN index on sk_data skip the other days' pages (it cannot take `= ANY`)."""
+    if days is None:
+        return sql.SQL("")
+    chosen = sorted(days) or [0]
+    return sql.SQL("WHERE f.sk_data BETWEEN {} AND {} AND f.sk_data = ANY({})").format(
+        sql.Literal(chosen[0]), sql.Literal(chosen[-1]), sql.Literal(chosen))
 
 
 def _render(conn: Any, schema: str, path: Path, delimiter: str, timezone: str,
             days: list[int] | None) -> Path:
     """The flat rows of `days` (None: every day), in file order, as CSV without header,
     into a file beside `path`."""
-    where = sql.SQL("")
-    if days is not None:
-        where = sql.SQL("WHERE f.sk_data = ANY({})").format(sql.Literal(days or [0]))
     query = sql.SQL(FLAT_SQL).format(
         fato=sql.Identifier(schema, "fato_movimentacao_cartao"),
         a=sql.Identifier(schema, "dim_associado"), c=sql.Identifier(schema, "dim_cartao"),
-        k=sql.Identifier(schema, "dim_conta"), tz=sql.Literal(timezone), where=where)
+        k=sql.Identifier(schema, "dim_conta"), tz=sql.Literal(timezone), where=_of_days(days),
+        fence=sql.SQL("OFFSET 0" if days is None else ""))
+    if days is not None:  # a few days' rows: sorted in memory, not spilled to disk
+        conn.execute("SET LOCAL work_mem = '256MB'")
     copy = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, DELIMITER {})").format(
         query, sql.Literal(delimiter))
     rendered = path.with_name(f".{path.name}.days")
@@ -149,7 +165,7 @@ def _assemble(path: Path, tmp: Path, delimiter: str, rendered: Path,
     the previous file) into `tmp`; returns the new index's [day, start, end] ranges, or
     None when the rendered lines cannot be split into days (then they go whole)."""
     header = (delimiter.join(FLAT) + "\n").encode()  # plain ASCII names: no quoting
-    old = {} if index is None else {d: (s, e) for d, s, e in index["days"]}
+    old = {} if index is None else {d: (s, e) for d, s, e, _ in index["days"]}
     days: list[list[int]] = []
     with tmp.open("wb") as out, rendered.open("rb") as new_fh, \
             (path.open("rb") if index is not None else open(os.devnull, "rb")) as old_fh:
@@ -158,10 +174,10 @@ def _assemble(path: Path, tmp: Path, delimiter: str, rendered: Path,
             _copy_range(new_fh, out, 0, rendered.stat().st_size)
             return None
         position = len(header)
-        for day in every_day:
+        for day, rows in every_day.items():
             src, (start, end) = (new_fh, ranges[day]) if day in ranges else (old_fh, old[day])
             _copy_range(src, out, start, end)
-            days.append([day, position, position + end - start])
+            days.append([day, position, position + end - start, rows])
             position += end - start
     return days
 

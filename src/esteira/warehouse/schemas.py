@@ -130,11 +130,13 @@ DDL = [
     "high_water_mark timestamptz, ultima_carga timestamptz, linhas bigint)",
     f"CREATE TABLE IF NOT EXISTS {{s}}.{FLAT_PENDING} (sk_data integer PRIMARY KEY)",
     # what incremental runs select by: the rows of one load lie together on disk (BRIN:
-    # tiny, nearly free to keep), and the few facts still on an unknown member
+    # tiny, nearly free to keep), as do the facts of one day (pg_apply.LAID_OUT), and
+    # the few facts still on an unknown member
     "CREATE INDEX IF NOT EXISTS raw_movimento_ingerido ON {s}.raw_movimento "
     "USING brin (ingerido_em)",
     "CREATE INDEX IF NOT EXISTS trusted_movimento_carregado ON {s}.trusted_movimento "
     "USING brin (carregado_em)",
+    "CREATE INDEX IF NOT EXISTS fato_dia ON {s}.fato_movimentacao_cartao USING brin (sk_data)",
     "CREATE INDEX IF NOT EXISTS fato_desconhecido ON {s}.fato_movimentacao_cartao "
     "(id_movimento) WHERE sk_cartao < 0 OR sk_associado < 0 OR sk_conta < 0",
     f"CREATE TABLE IF NOT EXISTS {{s}}.{FACTS_PENDING} (id_associado bigint PRIMARY KEY, "
