@@ -101,42 +101,40 @@ class PostgresTarget:
         belong to another version; those whose fact still has an unknown member (the
         card or associado may have arrived); the fact rows those movements have now; and
         only the dimension rows they can join to (their cards, those cards' accounts
-        and associados' versions). The ids are gathered first, so every read goes by
-        key."""
+        and associados' versions). The load's movements are chosen by their BRIN range,
+        the few others by id (a literal of every id made each read 1.4 s instead of
+        0.5 s for 88,000 movements)."""
         if after is None:  # the first load: every movement, no fact to compare with yet
             return FactInputs(self.read("trusted_movimento", _between("carregado_em", None, upto)),
                               self.read("fato_movimentacao_cartao"), *self._dims())
         s = sql.Identifier(self.schema).as_string(None)
-        query = (f"SELECT id FROM {s}.trusted_movimento WHERE "
-                 f"{_between('carregado_em', after, upto)} "
-                 f"UNION SELECT id_movimento FROM {s}.fato_movimentacao_cartao "
-                 "WHERE sk_cartao < 0 OR sk_associado < 0 OR sk_conta < 0")
+        others = (f"SELECT id_movimento FROM {s}.fato_movimentacao_cartao "
+                  "WHERE sk_cartao < 0 OR sk_associado < 0 OR sk_conta < 0")
         moved = (f"SELECT m.id FROM {s}.trusted_movimento m JOIN {s}.dim_cartao c "
                  f"ON c.id_cartao = m.id_cartao JOIN {s}.{FACTS_PENDING} p "
                  "ON p.id_associado = c.id_associado WHERE m.data_movimento >= p.desde")
         with pg.connect(self.dsn) as conn:
             if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {s}.{FACTS_PENDING})").fetchone()[0]:
-                query += f" UNION {moved}"
-            ids = [r[0] for r in conn.execute(query)]
-            if len(ids) > _IDS_LIMIT:
-                chosen, dims = f"IN ({query})", self._dims()
-            else:
-                chosen = "= ANY(" + _ids(ids) + ")"
-                dims = self._dims(conn, chosen)
-        return FactInputs(self.read("trusted_movimento", f"id {chosen}"),
-                          self.read("fato_movimentacao_cartao", f"id_movimento {chosen}"),
+                others += f" UNION {moved}"
+            ids = [r[0] for r in conn.execute(others)]
+            chosen = (f"({_between('carregado_em', after, upto)}) OR id "
+                      + (f"IN ({others})" if len(ids) > _IDS_LIMIT else f"= ANY({_ids(ids)})"))
+            dims = self._dims(conn, chosen)
+        return FactInputs(self.read("trusted_movimento", chosen),
+                          self.read("fato_movimentacao_cartao", "id_movimento IN (SELECT id "
+                                    f"FROM {s}.trusted_movimento WHERE {chosen})"),
                           *dims)
 
     def _dims(self, conn: Any = None, chosen: str | None = None) -> tuple[DataFrame, ...]:
         """dim_cartao, dim_conta, dim_associado: whole, or (with a connection) the rows
-        the trusted movements `id {chosen}` join to."""
+        the trusted movements `WHERE {chosen}` join to."""
         if chosen is None:
             return self.read("dim_cartao"), self.read("dim_conta"), self.read("dim_associado")
         s = sql.Identifier(self.schema).as_string(None)
         cards, accounts, associados = conn.execute(
             "SELECT array_agg(DISTINCT c.id_cartao), array_agg(DISTINCT c.id_conta), "
             f"array_agg(DISTINCT c.id_associado) FROM {s}.dim_cartao c WHERE c.id_cartao IN "
-            f"(SELECT id_cartao FROM {s}.trusted_movimento WHERE id {chosen})").fetchone()
+            f"(SELECT id_cartao FROM {s}.trusted_movimento WHERE {chosen})").fetchone()
         return (self.read("dim_cartao", f"id_cartao = ANY({_ids(cards or [])})"),
                 self.read("dim_conta", f"id_conta = ANY({_ids(accounts or [])})"),
                 self.read("dim_associado", f"id_associado = ANY({_ids(associados or [])})"))
@@ -238,7 +236,7 @@ def _between(column: str, after: datetime | None, upto: datetime | None) -> str:
 
 
 _NARROW_LIMIT = 50_000  # ids past which a dimension's inputs are read whole
-_IDS_LIMIT = 1_000_000  # movement ids past which the facts' inputs are read by subquery
+_IDS_LIMIT = 1_000_000  # other movements' ids past which they are read by subquery
 # Associados whose dim_associado versions may change this run (per associado, a superset
 # of those scd2_changes changes): an event not already in the versions (no closed
 # version starting at it, no version holding it with the same tracked values), the
