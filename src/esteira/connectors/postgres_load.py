@@ -89,6 +89,7 @@ class Loaded:
         self.conn, self.name, self._table, self.frame = conn, name, side, frame
         self._arrow: Any = None
         self.landed: Any = None  # the table they went into whole, when the caller says so
+        self.rows_after: int | None = None  # the target's rows after them, when known
 
     @property
     def table(self) -> sql.Composable:
