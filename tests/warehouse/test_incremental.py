@@ -101,3 +101,36 @@ def test_late_change_moves_old_facts_and_the_flat_file_renders_only_changed_days
     whole = wh.run("extract", now=ts("2024-03-04T14:00+00:00"))
     assert _step(whole, "extract").read == {"rendered": 4}
     assert flat.read_bytes() == before
+
+
+def test_trusted_cleans_only_changed_ids_yet_idade_turns_and_rejects_are_retried(
+    wh: Warehouse,
+) -> None:
+    """Trusted cleans again only the small tables' ids the raw step changed, those it
+    rejected (a rule may pass on a later load date) and associados whose idade turned."""
+    seed_source(wh)
+    # Bruno turns 39 on 2 March; Carla's birth date is after the first load's date
+    wh.source_sql("INSERT INTO {s}.associado VALUES (2, 'Bruno', 'Lima', '1985-03-02', "
+                  "'bruno@x.com', 'Solteiro', 'Mestrado', '2024-01-11 10:00-03'), "
+                  "(3, 'Carla', 'Reis', '2024-03-02', 'carla@x.com', 'Solteiro', "
+                  "'Mestrado', '2024-01-12 10:00-03')")
+    wh.run(now=ts("2024-03-01T12:00+00:00"))
+    ages = "SELECT id, idade FROM {t}.trusted_associado ORDER BY id"
+    rejected = "SELECT tabela, id FROM {t}.trusted_rejeitos ORDER BY 1, 2"
+    assert wh.dw_rows(ages) == [(1, 33), (2, 38)]
+    assert wh.dw_rows(rejected) == [("associado", "3")]
+
+    # the source changes only by a new account of Ana's
+    wh.source_sql("INSERT INTO {s}.conta VALUES (12, 'Corrente', '2024-03-01 10:00:00', 1)")
+    second = wh.run(now=ts("2024-03-02T12:00+00:00"))
+    trusted = _step(second, "trusted")
+    # Bruno (idade) and Carla (rejected before); account 12; no card, no movement
+    assert trusted.read == {"associado": 2, "conta": 1, "cartao": 0, "movimento": 0}
+    assert wh.dw_rows(ages) == [(1, 33), (2, 39), (3, 0)]
+    assert wh.dw_rows(rejected) == []
+    assert wh.dw_rows("SELECT id FROM {t}.trusted_conta ORDER BY id") == [(10,), (11,), (12,)]
+
+    rerun = wh.run(now=ts("2024-03-02T13:00+00:00"))
+    assert _step(rerun, "trusted").read == {"associado": 0, "conta": 0, "cartao": 0,
+                                           "movimento": 0}
+    assert wh.dw_rows(ages) == [(1, 33), (2, 39), (3, 0)]

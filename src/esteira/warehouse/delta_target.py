@@ -92,6 +92,16 @@ class DeltaTarget:
             return None
         return self.read(table).agg(F.max(column)).collect()[0][0]
 
+    def trusted_pending(self, entity: str) -> None:
+        """None: on Delta, trusted cleans the small tables whole every run."""
+        return None
+
+    def raw_rows(self, entity: str, ids: list[int] | None) -> DataFrame:
+        """raw_<entity>: whole, or the rows of `ids` and those without an id."""
+        frame = self.read(f"raw_{entity}")
+        return frame if ids is None else frame.filter(F.col("id").isNull()
+                                                      | F.col("id").isin(ids))
+
     def raw_movements(self, after: datetime | None, upto: datetime | None) -> DataFrame:
         return self.read("raw_movimento").filter(_between("ingerido_em", after, upto))
 

@@ -6,7 +6,8 @@ marks derived from the data or written after it, so a rerun repeats nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -28,6 +29,9 @@ class Write:
     table: str
     frame: DataFrame
     mode: Mode
+    # sync and replace_rejects on PostgreSQL: per source table, the only ids whose rows
+    # the frame holds (the table's other rows are left as they are); absent: all ids
+    scope: Mapping[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -128,14 +128,16 @@ def _trusted(ctx: _Context) -> StepResult:
     """Cleaned, typed, deduplicated; rows that cannot be cleaned go to trusted_rejeitos."""
     from esteira.quality import flag_failures, measure, passed_rows, rejected_rows
 
-    out, writes, rejects = StepResult("trusted"), [], []
+    out, writes, rejects, scopes = StepResult("trusted"), [], [], {}
     marks = ctx.target.marks()
     after = marks.get("trusted_movimento", {}).get("high_water_mark")
     upto = _last_load(ctx, marks, "raw_movimento", "ingerido_em")
     kept_movements = None
     for table in SOURCE:
-        if table != "movimento":
-            raw = ctx.target.read(f"raw_{table}")
+        if table != "movimento":  # the ids the raw step changed, or all of them
+            if (scope := _small_scope(ctx, table)) is not None:
+                scopes[table] = scope
+            raw = ctx.target.raw_rows(table, scope)
         elif (raw := _handed(ctx, "raw_movimento", after, upto)) is None:
             raw = ctx.target.raw_movements(after, upto)
         rules = transforms.trusted_rules(table, ctx.request.load_date)
@@ -155,18 +157,29 @@ def _trusted(ctx: _Context) -> StepResult:
         else:
             kept = kept_movements = kept.withColumn("carregado_em", F.lit(ctx.load_ts))
         writes.append(io.Write(f"trusted_{table}", kept,
-                               "newer" if table == "movimento" else "sync"))
+                               "newer" if table == "movimento" else "sync", scopes))
         rejects.append(transforms.rejects(rejected_rows(flagged, rules), table, ctx.load_ts))
     all_rejects = rejects[0]
     for more in rejects[1:]:
         all_rejects = all_rejects.unionByName(more)
-    writes.append(io.Write("trusted_rejeitos", all_rejects, "replace_rejects"))
+    writes.append(io.Write("trusted_rejeitos", all_rejects, "replace_rejects", scopes))
     marks = [io.Mark("trusted_movimento", high_water_mark=upto),
              *(io.Mark(f"trusted_{t}") for t in SMALL_TABLES)]
     out.wrote = ctx.target.apply(writes, marks, ctx.load_ts)
     # the facts step's first load takes them all (the table was empty before)
     ctx.handoff["trusted_movimento"] = (kept_movements, after)
     return out
+
+
+def _small_scope(ctx: _Context, table: str) -> list[int] | None:
+    """The ids of a small table trusted cleans this run (None: all): those the raw step
+    changed or trusted rejected (trusted_pending), and associados whose idade turned."""
+    scope = ctx.target.trusted_pending(table)
+    if scope is not None and table == "associado":
+        turned = transforms.idade_turned(ctx.target.read("trusted_associado"),
+                                         ctx.request.load_date)
+        scope = sorted({*scope, *(r["id"] for r in turned.collect())})
+    return scope
 
 
 def _handed(ctx: _Context, table: str, after: datetime | None,

@@ -22,6 +22,7 @@ from esteira.warehouse.schemas import (
     FLAT_VISIBLE,
     KEYS,
     SMALL_TABLES,
+    TRUSTED_PENDING,
 )
 from esteira.warehouse.transforms import ACTION
 
@@ -61,12 +62,17 @@ def apply_write(conn: Any, schema: str, w: Write, rows: Loaded) -> int:
         conn.execute(sql.SQL("DELETE FROM {}").format(target))
         return conn.execute(insert).rowcount
     if w.mode == "sync":  # as replace, but rows equal to the new ones are left alone
-        return _sync(conn, target, w.table, source, columns, types, insert)
+        return _sync(conn, schema, w.table, source, columns, types, insert,
+                     w.scope.get(w.table.split("_", 1)[1]))
     if w.mode == "append":
         return conn.execute(insert).rowcount
     if w.mode == "replace_rejects":  # the small tables' rejects are replaced each run
-        conn.execute(sql.SQL("DELETE FROM {} WHERE tabela = ANY(%s)").format(target),
-                     (list(SMALL_TABLES),))
+        for table in SMALL_TABLES:  # (only those of the ids in scope, and of no id)
+            ids = w.scope.get(table)
+            within = sql.SQL("") if ids is None else sql.SQL(
+                " AND (id IS NULL OR id = ANY({}))").format(sql.Literal([str(i) for i in ids]))
+            conn.execute(sql.SQL("DELETE FROM {} WHERE tabela = {}{}").format(
+                target, sql.Literal(table), within))
         return conn.execute(insert).rowcount
     if w.mode in ("newer", "missing"):
         key = sql.SQL(", ").join(sql.Identifier(c) for c in KEYS[w.table])
@@ -143,12 +149,17 @@ def _empty(conn: Any, target: Any) -> bool:
         target)).fetchone()[0]
 
 
-def _sync(conn: Any, target: Any, table: str, source: Any, columns: list[str],
-          types: dict[str, str], insert: Any) -> int:
-    """The table made equal to `source` by deleting the rows that differ (compared on
-    every column but the ingestion time, matched on the key) and inserting the new
-    ones; when a row repeated in the source makes the counts differ, a replace instead.
-    Returns the rows deleted or inserted, whichever is more."""
+def _sync(conn: Any, schema: str, table: str, source: Any, columns: list[str],
+          types: dict[str, str], insert: Any, scope: list[int] | None) -> int:
+    """The table made equal to `source` (only the rows of the ids in `scope`, when
+    given) by deleting the rows that differ (compared on every column but the ingestion
+    time, matched on the key) and inserting the new ones; when a row repeated in the
+    source makes the counts differ, a replace instead. A raw small table notes the ids
+    it changed in trusted_pendente (trusted cleans only those); a trusted one clears
+    them, in the same transaction. Returns the rows deleted or inserted, whichever is
+    more."""
+    target = sql.Identifier(schema, table)
+    entity = table.split("_", 1)[1]
     key = sql.SQL(" AND ").join(
         sql.SQL("t.{k} = s.{k}::{t}").format(k=sql.Identifier(k), t=sql.SQL(types[k]))
         for k in KEYS[table])
@@ -157,18 +168,34 @@ def _sync(conn: Any, target: Any, table: str, source: Any, columns: list[str],
         sql.SQL(", ").join(sql.SQL("t.") + sql.Identifier(c) for c in compared),
         sql.SQL(", ").join(sql.SQL("s.{}::{}").format(sql.Identifier(c), sql.SQL(types[c]))
                            for c in compared))
+    within = sql.SQL("") if scope is None else sql.SQL(" AND t.id = ANY({})").format(
+        sql.Literal(scope))
     gone = conn.execute(sql.SQL(
-        "DELETE FROM {} t WHERE NOT EXISTS (SELECT 1 FROM {} s WHERE {} AND {})").format(
-        target, source, key, same)).rowcount
+        "DELETE FROM {} t WHERE NOT EXISTS (SELECT 1 FROM {} s WHERE {} AND {}){} "
+        "RETURNING t.id").format(target, source, key, same, within)).fetchall()
     added = conn.execute(sql.SQL(
-        "{} WHERE NOT EXISTS (SELECT 1 FROM {} t WHERE {} AND {})").format(
-        insert, target, key, same)).rowcount
-    now, wanted = (conn.execute(sql.SQL("SELECT count(*) FROM {}").format(t)).fetchone()[0]
-                   for t in (target, source))
+        "{} WHERE NOT EXISTS (SELECT 1 FROM {} t WHERE {} AND {}) RETURNING id").format(
+        insert, target, key, same)).fetchall()
+    ids: set[int] | None = {i for (i,) in gone + added if i is not None}
+    now = conn.execute(sql.SQL("SELECT count(*) FROM {} t WHERE true{}").format(
+        target, within)).fetchone()[0]
+    wanted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(source)).fetchone()[0]
+    changed = max(len(gone), len(added))
     if now != wanted:
-        conn.execute(sql.SQL("DELETE FROM {}").format(target))
-        return conn.execute(insert).rowcount
-    return max(gone, added)
+        conn.execute(sql.SQL("DELETE FROM {} t WHERE true{}").format(target, within))
+        ids, changed = None, conn.execute(insert).rowcount
+    pending = sql.Identifier(schema, TRUSTED_PENDING)
+    if table.startswith("trusted_"):
+        conn.execute(sql.SQL("DELETE FROM {} WHERE tabela = %s").format(pending), (entity,))
+    elif ids is None or len(ids) > _NOTED_LIMIT:  # trusted cleans the whole table
+        conn.execute(sql.SQL("INSERT INTO {} VALUES (%s, NULL)").format(pending), (entity,))
+    elif ids:
+        conn.execute(sql.SQL("INSERT INTO {} SELECT %s, unnest(%s::bigint[])").format(
+            pending), (entity, sorted(ids)))
+    return changed
+
+
+_NOTED_LIMIT = 50_000  # changed ids past which the whole table is noted instead
 
 
 def _note_moved_versions(conn: Any, schema: str, source: Any, types: dict[str, str]) -> None:

@@ -24,6 +24,7 @@ from esteira.warehouse.schemas import (
     DDL,
     FACTS_PENDING,
     FLAT_PENDING,
+    TRUSTED_PENDING,
 )
 
 
@@ -58,7 +59,7 @@ class PostgresTarget:
         from esteira.warehouse.schemas import TABLES
 
         with pg.connect(self.dsn) as conn, conn.transaction():
-            for table in (*TABLES, CONTROL, FLAT_PENDING, FACTS_PENDING):
+            for table in (*TABLES, CONTROL, FLAT_PENDING, FACTS_PENDING, TRUSTED_PENDING):
                 conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(
                     sql.Identifier(self.schema, table)))
 
@@ -91,6 +92,31 @@ class PostgresTarget:
         with pg.connect(self.dsn) as conn:
             return conn.execute(sql.SQL("SELECT max({}) FROM {}").format(
                 sql.Identifier(column), sql.Identifier(self.schema, table))).fetchone()[0]
+
+    def trusted_pending(self, entity: str) -> list[int] | None:
+        """The ids of a small table whose raw rows changed since trusted last cleaned it
+        (trusted_pendente, noted by the raw step), with those it rejected then (a rule
+        may pass now); None when the whole table must be cleaned: never cleaned yet, the
+        raw step replaced it, or more than _NARROW_LIMIT ids."""
+        s = sql.Identifier(self.schema).as_string(None)
+        with pg.connect(self.dsn) as conn:
+            cleaned = conn.execute(f"SELECT EXISTS (SELECT 1 FROM {s}.{CONTROL} WHERE tabela = "
+                                   "%s)", (f"trusted_{entity}",)).fetchone()[0]
+            if not cleaned or conn.execute(
+                    f"SELECT EXISTS (SELECT 1 FROM {s}.{TRUSTED_PENDING} WHERE tabela = %s "
+                    "AND id IS NULL)", (entity,)).fetchone()[0]:
+                return None
+            ids = [r[0] for r in conn.execute(
+                f"SELECT id FROM {s}.{TRUSTED_PENDING} WHERE tabela = %(t)s UNION "
+                f"SELECT id::bigint FROM {s}.trusted_rejeitos WHERE tabela = %(t)s "
+                "AND id ~ '^-?[0-9]{1,18}$'", {"t": entity})]
+        return None if len(ids) > _NARROW_LIMIT else ids
+
+    def raw_rows(self, entity: str, ids: list[int] | None) -> DataFrame:
+        """raw_<entity>: whole, or the rows of `ids` and those without an id."""
+        if ids is None:
+            return self.read(f"raw_{entity}")
+        return self.read(f"raw_{entity}", f"id IS NULL OR id = ANY({_ids(ids)})")
 
     def raw_movements(self, after: datetime | None, upto: datetime | None) -> DataFrame:
         return self.read("raw_movimento", _between("ingerido_em", after, upto))

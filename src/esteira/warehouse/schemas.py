@@ -65,6 +65,9 @@ FLAT_PENDING = "flat_pendente"  # days (sk_data) whose flat rows changed since t
 # associados whose versions moved since the facts step last ran, and from when on their
 # movements may belong to another version (the facts step recomputes only those)
 FACTS_PENDING = "fato_pendente"
+# ids of the small tables whose raw rows the raw step changed since trusted last ran (a
+# NULL id: the whole table); trusted cleans only those ids' rows
+TRUSTED_PENDING = "trusted_pendente"
 # the dimension columns the flat file shows: a change to them re-renders their facts' days
 FLAT_VISIBLE = {
     "dim_associado": ("nome", "sobrenome", "idade"),
@@ -141,6 +144,7 @@ DDL = [
     "(id_movimento) WHERE sk_cartao < 0 OR sk_associado < 0 OR sk_conta < 0",
     f"CREATE TABLE IF NOT EXISTS {{s}}.{FACTS_PENDING} (id_associado bigint PRIMARY KEY, "
     "desde timestamptz NOT NULL)",
+    f"CREATE TABLE IF NOT EXISTS {{s}}.{TRUSTED_PENDING} (tabela text NOT NULL, id bigint)",
 ]
 # Each upsert's key: the column(s) an UPDATE matches on.
 KEYS = {

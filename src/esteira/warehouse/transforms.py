@@ -82,13 +82,12 @@ def clean(raw: DataFrame, table: str, load_date: date) -> DataFrame:
     """A raw table's columns trimmed and in one case; associado gets idade (whole years
     on `load_date`)."""
     if table == "associado":
-        age = F.floor(F.months_between(F.lit(load_date), F.col("data_nascimento")) / 12)
         return raw.select(
             "id", titled("nome").alias("nome"), titled("sobrenome").alias("sobrenome"),
             "data_nascimento", F.lower(tidy("email")).alias("email"),
             titled("estado_civil").alias("estado_civil"),
             titled("escolaridade").alias("escolaridade"),
-            age.cast("int").alias("idade"), "atualizado_em",
+            idade(load_date).alias("idade"), "atualizado_em",
         )
     if table == "conta":
         return raw.select("id", titled("tipo").alias("tipo"), "data_criacao", "id_associado")
@@ -102,6 +101,18 @@ def clean(raw: DataFrame, table: str, load_date: date) -> DataFrame:
         "id", "vlr_transacao", tidy("des_transacao").alias("des_transacao"), "data_movimento",
         "id_cartao", "atualizado_em",
     )
+
+
+def idade(load_date: date) -> Column:
+    """Whole years from data_nascimento to `load_date`."""
+    return F.floor(F.months_between(F.lit(load_date), F.col("data_nascimento")) / 12).cast("int")
+
+
+def idade_turned(trusted: DataFrame, load_date: date) -> DataFrame:
+    """The ids of trusted associados whose idade on `load_date` is not the one kept (a
+    birthday since their last cleaning): cleaned again though their raw rows did not
+    change."""
+    return trusted.filter(~idade(load_date).eqNullSafe(F.col("idade"))).select("id").distinct()
 
 
 def dedupe(clean_rows: DataFrame, table: str) -> DataFrame:
