@@ -136,9 +136,16 @@ class PostgresTarget:
         s = sql.Identifier(self.schema).as_string(None)
         others = (f"SELECT id_movimento FROM {s}.fato_movimentacao_cartao "
                   "WHERE sk_cartao < 0 OR sk_associado < 0 OR sk_conta < 0")
-        moved = (f"SELECT m.id FROM {s}.trusted_movimento m JOIN {s}.dim_cartao c "
-                 f"ON c.id_cartao = m.id_cartao JOIN {s}.{FACTS_PENDING} p "
-                 "ON p.id_associado = c.id_associado WHERE m.data_movimento >= p.desde")
+        # the movements already in the facts whose associado's versions moved (the new
+        # ones are in the range): by their facts, from the earliest day a version moved
+        # (two days before it in UTC: any zone's day is later), through the BRIN on
+        # sk_data where the facts lie in day order
+        moved = (f"SELECT f.id_movimento FROM {s}.fato_movimentacao_cartao f JOIN "
+                 f"{s}.dim_cartao c ON c.sk_cartao = f.sk_cartao JOIN {s}.{FACTS_PENDING} p "
+                 "ON p.id_associado = c.id_associado WHERE f.data_movimento >= p.desde AND "
+                 f"f.sk_data >= (SELECT CASE WHEN isfinite(min(desde)) THEN to_char(min(desde) "
+                 "AT TIME ZONE 'UTC' - interval '2 days', 'YYYYMMDD')::integer ELSE 0 END "
+                 f"FROM {s}.{FACTS_PENDING})")
         with pg.connect(self.dsn) as conn:
             if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {s}.{FACTS_PENDING})").fetchone()[0]:
                 others += f" UNION {moved}"
