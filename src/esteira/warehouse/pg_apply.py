@@ -1,6 +1,7 @@
 """Applying a step's writes inside its PostgreSQL transaction (pg_target.apply): the
 DELETE/UPDATE/INSERT of each write, what the next steps must redo (fato_pendente,
-flat_pendente), the checks before commit and the marks in etl_controle."""
+flat_pendente, trusted_pendente) and the marks in etl_controle (the checks before
+commit: pg_checks.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from psycopg import sql
 from esteira.connectors import postgres as pg
 from esteira.connectors import postgres_load
 from esteira.connectors.postgres_load import Loaded
-from esteira.errors import QualityError
 from esteira.warehouse.io import Mark, Write
 from esteira.warehouse.schemas import (
     CONTROL,
@@ -270,42 +270,3 @@ def set_mark(
         "ultima_carga = EXCLUDED.ultima_carga, linhas = EXCLUDED.linhas").format(
         sql.Identifier(schema, CONTROL), sql.Identifier(CONTROL)),
         {"t": mark.table, "h": value, "u": load_ts, "n": rows})
-
-
-def _check_dims(conn: Any, schema: str, loaded: dict[str, Any]) -> None:
-    """Before commit: no associado with two current versions or overlapping ones."""
-    s = sql.Identifier(schema).as_string(conn)
-    overlaps = conn.execute(  # one sorted pass (a self-join would be quadratic per plan)
-        "SELECT count(*) FROM (SELECT valid_from, lag(valid_to) OVER (PARTITION BY "
-        f"id_associado ORDER BY valid_from) AS previous_to FROM {s}.dim_associado) v "
-        "WHERE previous_to > valid_from").fetchone()[0]
-    if overlaps:
-        raise QualityError(f"dim_associado: {overlaps} overlapping version(s); nothing written")
-
-
-def _check_facts(conn: Any, schema: str, loaded: dict[str, Any]) -> None:
-    """Before commit: as many facts as trusted movements, every key found. Ids are
-    unique by the table's primary key (and the changes were checked for repeats)."""
-    s = sql.Identifier(schema).as_string(conn)
-    facts = conn.execute(f"SELECT count(*) FROM {s}.fato_movimentacao_cartao").fetchone()[0]
-    loaded["rows:fato_movimentacao_cartao"] = facts  # for its mark in etl_controle
-    trusted = conn.execute(f"SELECT count(*) FROM {s}.trusted_movimento").fetchone()[0]
-    problems = []
-    if facts != trusted:
-        problems.append(f"{facts} facts for {trusted} trusted movements")
-    rows = loaded["fato_movimentacao_cartao"]
-    changes = rows.landed or rows.table
-    for dim in ("associado", "conta", "cartao"):
-        missing = conn.execute(sql.SQL(
-            "SELECT count(*) FROM {} c WHERE NOT EXISTS (SELECT 1 FROM {} d "
-            "WHERE d.{} = c.{})").format(
-            changes, sql.Identifier(schema, f"dim_{dim}"), sql.Identifier(f"sk_{dim}"),
-            sql.Identifier(f"sk_{dim}"))).fetchone()[0]
-        if missing:
-            problems.append(f"{missing} sk_{dim} not in dim_{dim}")
-    if problems:
-        raise QualityError(
-            f"fato_movimentacao_cartao: {'; '.join(problems)}; nothing written")
-
-
-CHECKS = {"dims": _check_dims, "facts": _check_facts}

@@ -17,14 +17,16 @@ from pyspark.sql import DataFrame, SparkSession
 
 from esteira.connectors import postgres as pg
 from esteira.connectors import postgres_load
-from esteira.warehouse import flat_file, pg_apply
+from esteira.warehouse import flat_file, pg_apply, pg_checks
 from esteira.warehouse.io import Check, FactInputs, Mark, Write
 from esteira.warehouse.schemas import (
     CONTROL,
     DDL,
     FACTS_PENDING,
     FLAT_PENDING,
+    SMALL_TABLES,
     TRUSTED_PENDING,
+    UNKNOWN_MEMBERS,
 )
 
 
@@ -42,9 +44,14 @@ class PostgresTarget:
         with pg.connect(self.dsn) as conn, conn.transaction():
             ident = sql.Identifier(self.schema).as_string(conn)
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident}")
+            noted = conn.execute("SELECT to_regclass(%s)",
+                                 (self.qualified(TRUSTED_PENDING),)).fetchone()[0]
             for statement in DDL:
                 conn.execute(statement.replace("{s}", ident))
-            for statement in _UNKNOWN:
+            if noted is None:  # a warehouse older than the notes: trusted cleans all once
+                conn.execute(f"INSERT INTO {ident}.{TRUSTED_PENDING} "
+                             "SELECT unnest(%s::text[]), NULL", (list(SMALL_TABLES),))
+            for statement in UNKNOWN_MEMBERS:
                 conn.execute(statement.replace("{s}", ident),
                              {"k": unknown, "end": open_end, "from": first_from})
             # side tables of a run killed before it could drop them (engine spark)
@@ -243,7 +250,7 @@ class PostgresTarget:
             written = {w.table: pg_apply.apply_write(conn, self.schema, w, loaded[w.table])
                        for w in writes}
             if check is not None:
-                pg_apply.CHECKS[check](conn, self.schema, loaded)
+                pg_checks.CHECKS[check](conn, self.schema, loaded)
             if check == "facts":  # the moved versions are in the facts now
                 conn.execute(sql.SQL("DELETE FROM {}").format(
                     sql.Identifier(self.schema, FACTS_PENDING)))
@@ -289,14 +296,3 @@ _SCD2_CANDIDATES = (
     "UNION SELECT e.id FROM {t} e WHERE NOT EXISTS (SELECT 1 FROM {d} v "
     "WHERE v.id_associado = e.id AND v.atual)"
 )
-
-
-_UNKNOWN = [
-    "INSERT INTO {s}.dim_associado (sk_associado, id_associado, nome, valid_from, valid_to, "
-    "atual) VALUES (%(k)s, %(k)s, 'Desconhecido', %(from)s, %(end)s, true) "
-    "ON CONFLICT DO NOTHING",
-    "INSERT INTO {s}.dim_conta (sk_conta, id_conta, tipo) VALUES (%(k)s, %(k)s, 'Desconhecido') "
-    "ON CONFLICT DO NOTHING",
-    "INSERT INTO {s}.dim_cartao (sk_cartao, id_cartao, nom_impresso) "
-    "VALUES (%(k)s, %(k)s, 'DESCONHECIDO') ON CONFLICT DO NOTHING",
-]

@@ -161,3 +161,14 @@ KEYS = {
     "fato_movimentacao_cartao": ("id_movimento",),
     "dim_data": ("sk_data",),
 }
+
+# the unknown member (key -1) of each dimension, added when missing
+UNKNOWN_MEMBERS = [
+    "INSERT INTO {s}.dim_associado (sk_associado, id_associado, nome, valid_from, valid_to, "
+    "atual) VALUES (%(k)s, %(k)s, 'Desconhecido', %(from)s, %(end)s, true) "
+    "ON CONFLICT DO NOTHING",
+    "INSERT INTO {s}.dim_conta (sk_conta, id_conta, tipo) VALUES (%(k)s, %(k)s, 'Desconhecido') "
+    "ON CONFLICT DO NOTHING",
+    "INSERT INTO {s}.dim_cartao (sk_cartao, id_cartao, nom_impresso) "
+    "VALUES (%(k)s, %(k)s, 'DESCONHECIDO') ON CONFLICT DO NOTHING",
+]

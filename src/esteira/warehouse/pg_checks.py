@@ -1,0 +1,49 @@
+"""The checks a step runs inside its PostgreSQL transaction before commit (pg_target.apply):
+a failed check raises QualityError, and the transaction leaves every table as it was."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import sql
+
+from esteira.errors import QualityError
+
+
+def _check_dims(conn: Any, schema: str, loaded: dict[str, Any]) -> None:
+    """Before commit: no associado with two current versions or overlapping ones."""
+    s = sql.Identifier(schema).as_string(conn)
+    overlaps = conn.execute(  # one sorted pass (a self-join would be quadratic per plan)
+        "SELECT count(*) FROM (SELECT valid_from, lag(valid_to) OVER (PARTITION BY "
+        f"id_associado ORDER BY valid_from) AS previous_to FROM {s}.dim_associado) v "
+        "WHERE previous_to > valid_from").fetchone()[0]
+    if overlaps:
+        raise QualityError(f"dim_associado: {overlaps} overlapping version(s); nothing written")
+
+
+def _check_facts(conn: Any, schema: str, loaded: dict[str, Any]) -> None:
+    """Before commit: as many facts as trusted movements, every key found. Ids are
+    unique by the table's primary key (and the changes were checked for repeats)."""
+    s = sql.Identifier(schema).as_string(conn)
+    facts = conn.execute(f"SELECT count(*) FROM {s}.fato_movimentacao_cartao").fetchone()[0]
+    loaded["rows:fato_movimentacao_cartao"] = facts  # for its mark in etl_controle
+    trusted = conn.execute(f"SELECT count(*) FROM {s}.trusted_movimento").fetchone()[0]
+    problems = []
+    if facts != trusted:
+        problems.append(f"{facts} facts for {trusted} trusted movements")
+    rows = loaded["fato_movimentacao_cartao"]
+    changes = rows.landed or rows.table
+    for dim in ("associado", "conta", "cartao"):
+        missing = conn.execute(sql.SQL(
+            "SELECT count(*) FROM {} c WHERE NOT EXISTS (SELECT 1 FROM {} d "
+            "WHERE d.{} = c.{})").format(
+            changes, sql.Identifier(schema, f"dim_{dim}"), sql.Identifier(f"sk_{dim}"),
+            sql.Identifier(f"sk_{dim}"))).fetchone()[0]
+        if missing:
+            problems.append(f"{missing} sk_{dim} not in dim_{dim}")
+    if problems:
+        raise QualityError(
+            f"fato_movimentacao_cartao: {'; '.join(problems)}; nothing written")
+
+
+CHECKS = {"dims": _check_dims, "facts": _check_facts}
