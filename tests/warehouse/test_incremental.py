@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 
+from esteira.connectors import postgres as pg
+
 from .conftest import Warehouse, ts
 from .test_facts import HEADER, seed_source
 
@@ -134,3 +136,20 @@ def test_trusted_cleans_only_changed_ids_yet_idade_turns_and_rejects_are_retried
     assert _step(rerun, "trusted").read == {"associado": 0, "conta": 0, "cartao": 0,
                                            "movimento": 0}
     assert wh.dw_rows(ages) == [(1, 33), (2, 39), (3, 0)]
+
+
+def test_a_warehouse_older_than_the_notes_has_trusted_clean_everything_once(
+    wh: Warehouse,
+) -> None:
+    """No trusted_pendente (a warehouse made before it): the next run cannot know what
+    the raw step changed before, so trusted cleans every small table whole, once."""
+    seed_source(wh)
+    wh.run(now=ts("2024-03-01T12:00+00:00"))
+    with pg.connect(wh.dsn) as conn:
+        conn.execute(f"DROP TABLE {wh.dw}.trusted_pendente")
+    again = wh.run(now=ts("2024-03-01T13:00+00:00"))
+    assert _step(again, "trusted").read == {"associado": 1, "conta": 2, "cartao": 2,
+                                           "movimento": 0}
+    rerun = wh.run(now=ts("2024-03-01T14:00+00:00"))
+    assert _step(rerun, "trusted").read == {"associado": 0, "conta": 0, "cartao": 0,
+                                           "movimento": 0}
