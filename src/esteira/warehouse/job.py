@@ -157,7 +157,8 @@ def _trusted(ctx: _Context) -> StepResult:
         else:
             kept = kept_movements = kept.withColumn("carregado_em", F.lit(ctx.load_ts))
         writes.append(io.Write(f"trusted_{table}", kept,
-                               "newer" if table == "movimento" else "sync", scopes))
+                               "newer" if table == "movimento" else "sync",
+                               {table: scopes[table]} if table in scopes else {}))
         rejects.append(transforms.rejects(rejected_rows(flagged, rules), table, ctx.load_ts))
     all_rejects = rejects[0]
     for more in rejects[1:]:
