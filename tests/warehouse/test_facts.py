@@ -78,22 +78,23 @@ def test_facts_corrections_unknown_members_calendar_and_flat_file(wh: Warehouse,
                   "atualizado_em = '2024-04-22 10:00-03' WHERE id = 1000")
     wh.source_sql("INSERT INTO {s}.movimento VALUES (1003, 99.90, 'Cinema', "
                   "'2024-04-21 20:00:00', 100, '2024-04-21 20:05-03')")
-    # and the card of 1002 arrives late: its fact leaves the unknown member
+    # and the card of 1002 arrives late, as does 1001's associado (a new one, whose
+    # first version no fact had): both facts leave the unknown member
     wh.source_sql("INSERT INTO {s}.cartao VALUES (999, '4111111111111111', 'ANA SOUZA', "
                   "'2024-01-01 10:00:00', 10, 1)")
+    wh.source_sql("INSERT INTO {s}.associado VALUES (99, 'José', 'Xavier', '1980-01-02', "
+                  "'jose@x.com', 'Solteiro', 'Ensino Médio', '2024-04-22 09:00-03')")
     second = wh.run(now=ts("2024-04-23T12:00+00:00"))
     assert next(s for s in second.steps if s.step == "facts").wrote == {
-        "fato_movimentacao_cartao": 3}
+        "fato_movimentacao_cartao": 4}
     rows = _facts(wh)
     assert [r[0] for r in rows] == [1000, 1001, 1002, 1003]
     late = dict(wh.dw_rows("SELECT id_cartao, sk_cartao FROM {t}.dim_cartao"))[999]
+    jose = wh.dw_rows("SELECT sk_associado FROM {t}.dim_associado WHERE id_associado = 99")
+    assert rows[1][1:4] == (jose[0][0], conta[11], sk[101])
     assert rows[2][1:4] == (ana, conta[10], late)
     assert rows[0][5] == Decimal("140.75") and rows[3][4] == 20240421
-    stamped = wh.dw_rows("SELECT id_movimento, data_hora_atualizacao_registro FROM "
-                         "{t}.fato_movimentacao_cartao WHERE id_movimento IN (1000, 1001) "
-                         "ORDER BY 1")
-    assert _utc(stamped[0][1]) == ts("2024-04-23T12:00+00:00")  # updated now
-    assert _utc(stamped[1][1]) == ts("2024-03-01T12:00+00:00")  # untouched
+    assert _stamps(wh) == {i: ts("2024-04-23T12:00+00:00") for i in (1000, 1001, 1002, 1003)}
     holiday = wh.dw_rows("SELECT feriado, nome_feriado FROM {t}.dim_data "
                          "WHERE sk_data = 20240421")
     assert holiday[0][0] is True and "Tiradentes" in holiday[0][1]
@@ -108,6 +109,12 @@ def test_facts_corrections_unknown_members_calendar_and_flat_file(wh: Warehouse,
     assert next(s for s in third.steps if s.step == "facts").wrote == {
         "fato_movimentacao_cartao": 0}
     assert _facts(wh) == rows
+    assert _stamps(wh) == {i: ts("2024-04-23T12:00+00:00") for i in (1000, 1001, 1002, 1003)}
+
+
+def _stamps(wh: Warehouse) -> dict:
+    return {i: _utc(at) for i, at in wh.dw_rows(
+        "SELECT id_movimento, data_hora_atualizacao_registro FROM {t}.fato_movimentacao_cartao")}
 
 
 def _utc(value):

@@ -203,7 +203,10 @@ def _note_moved_versions(conn: Any, schema: str, source: Any, types: dict[str, s
     belong to another version, into fato_pendente (same transaction; the facts step
     recomputes those movements and clears it). A new version: from its start (from
     always when it becomes the first: older movements take the first version); a
-    version whose end moved: from the earlier end. Type 1 updates move nothing."""
+    version whose end moved: from the earlier end. Type 1 updates move nothing, nor
+    does a new associado's first version: no fact has a version of it yet (its
+    movements' facts are on the unknown member, which the facts step always redoes),
+    and a '-infinity' for each new associado made that step scan every fact."""
     pending = sql.Identifier(schema, FACTS_PENDING)
     dim = sql.Identifier(schema, "dim_associado")
     conn.execute(sql.SQL(
@@ -211,6 +214,7 @@ def _note_moved_versions(conn: Any, schema: str, source: Any, types: dict[str, s
         "SELECT s.id_associado::bigint AS id, CASE WHEN EXISTS (SELECT 1 FROM {d} v WHERE "
         "v.id_associado = s.id_associado::bigint AND v.valid_from < s.valid_from::{ts}) "
         "THEN s.valid_from::{ts} ELSE '-infinity' END AS desde FROM {s} s WHERE s._acao = 'I' "
+        "AND EXISTS (SELECT 1 FROM {d} v WHERE v.id_associado = s.id_associado::bigint) "
         "UNION ALL SELECT t.id_associado, least(t.valid_to, s.valid_to::{ts}) FROM {d} t "
         "JOIN {s} s ON t.sk_associado = s.sk_associado::bigint AND s._acao = 'U' "
         "WHERE t.valid_to IS DISTINCT FROM s.valid_to::{ts}) moved GROUP BY id "
