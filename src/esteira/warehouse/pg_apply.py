@@ -45,7 +45,7 @@ def apply_write(conn: Any, schema: str, w: Write, rows: Loaded) -> int:
         return _first_load(conn, schema, w, rows, {c: types[c] for c in columns})
     if w.mode == "append":
         added = rows.into(f"{schema}.{w.table}", {c: types[c] for c in columns})
-        rows.rows_after = _grown(conn, schema, w.table, added)
+        rows.rows_after = grown(conn, schema, w.table, added)
         return added
     source = rows.table
     names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
@@ -87,7 +87,7 @@ def apply_write(conn: Any, schema: str, w: Write, rows: Loaded) -> int:
         new_keys = conn.execute(sql.SQL(  # the frame has one row per key (deduplicated)
             "SELECT count(*) FROM {} s WHERE NOT EXISTS (SELECT 1 FROM {} t WHERE {})").format(
             source, target, match)).fetchone()[0]
-        rows.rows_after = _grown(conn, schema, w.table, new_keys)
+        rows.rows_after = grown(conn, schema, w.table, new_keys)
         return conn.execute(sql.SQL(
             "{}{} ON CONFLICT ({}) DO UPDATE SET {} "
             "WHERE t.atualizado_em <= EXCLUDED.atualizado_em").format(
@@ -106,8 +106,9 @@ def apply_write(conn: Any, schema: str, w: Write, rows: Loaded) -> int:
     updated = conn.execute(sql.SQL(
         "UPDATE {} t SET {} FROM {} s WHERE s._acao = 'U' AND {}").format(
         target, sets, source, match)).rowcount
-    return updated + conn.execute(
-        sql.SQL("{} WHERE s._acao = 'I'{}").format(insert, order)).rowcount
+    inserted = conn.execute(sql.SQL("{} WHERE s._acao = 'I'{}").format(insert, order)).rowcount
+    rows.rows_after = grown(conn, schema, w.table, inserted)
+    return updated + inserted
 
 
 def _first_load(conn: Any, schema: str, w: Write, rows: Loaded, types: dict[str, str]) -> int:
@@ -135,7 +136,7 @@ def _first_load(conn: Any, schema: str, w: Write, rows: Loaded, types: dict[str,
     return added
 
 
-def _grown(conn: Any, schema: str, table: str, added: int) -> int | None:
+def grown(conn: Any, schema: str, table: str, added: int) -> int | None:
     """The table's rows after `added` new ones: its rows in etl_controle (its last load
     counted them, and only its own step writes it) plus those; None when not kept."""
     found = conn.execute(sql.SQL("SELECT linhas FROM {} WHERE tabela = %s").format(
