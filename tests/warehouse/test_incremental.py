@@ -18,6 +18,9 @@ from .test_facts import HEADER, seed_source
 ANA_ROW = ["Ana", "Souza", "33", "150.75", "Supermercado Dia", "2024-02-10 14:30:00",
            "5555444433332222", "ANA SOUZA", "2023-05-02 11:00:00", "Corrente",
            "2023-05-01 10:00:00"]
+JOSE_ROW = ["Desconhecido", "", "", "20.00", "Farmácia", "2024-02-11 09:00:00",
+            "4444333322221111", "JOSE X", "2023-06-02 11:00:00", "Investimento",
+            "2023-06-01 10:00:00"]
 UNKNOWN_ROW = ["Desconhecido", "", "", "5.50", "Padaria", "2024-02-12 08:00:00", "",
                "DESCONHECIDO", "", "Desconhecido", ""]
 
@@ -25,6 +28,11 @@ UNKNOWN_ROW = ["Desconhecido", "", "", "5.50", "Padaria", "2024-02-12 08:00:00",
 def _flat(wh: Warehouse) -> list[list[str]]:
     with wh.settings.warehouse.flat_file.open(newline="", encoding="utf-8") as fh:
         return list(csv.reader(fh))
+
+
+def _dw_sql(wh: Warehouse, statement: str) -> None:
+    with pg.connect(wh.dsn) as conn, conn.transaction():
+        conn.execute(statement.replace("{t}", wh.dw))
 
 
 def _step(result, name: str):
@@ -45,9 +53,7 @@ def test_late_change_moves_old_facts_and_the_flat_file_renders_only_changed_days
                   "'bruno@x.com', 'Solteiro', 'Mestrado', '2024-01-11 10:00-03')")
     first = wh.run(now=ts("2024-03-01T12:00+00:00"))
     assert _step(first, "extract").read == {"rendered": 3}
-    jose = ["Desconhecido", "", "", "20.00", "Farmácia", "2024-02-11 09:00:00",
-            "4444333322221111", "JOSE X", "2023-06-02 11:00:00", "Investimento",
-            "2023-06-01 10:00:00"]
+    jose = JOSE_ROW
     assert _flat(wh) == [HEADER, ANA_ROW, jose, UNKNOWN_ROW]
     (sk_first, _, _), = _ana_versions(wh)
     if wh.settings.engine == "sail":  # its COPY lays the facts out in the file's order
@@ -103,6 +109,32 @@ def test_late_change_moves_old_facts_and_the_flat_file_renders_only_changed_days
     whole = wh.run("extract", now=ts("2024-03-04T14:00+00:00"))
     assert _step(whole, "extract").read == {"rendered": 4}
     assert flat.read_bytes() == before
+
+
+def test_flat_file_copies_the_unchanged_days_around_a_changed_one_or_renders_whole(
+    wh: Warehouse,
+) -> None:
+    """A change on the middle day: the days before it and after it are copied from the
+    previous file; a line break inside a field: the whole file is rendered."""
+    seed_source(wh)
+    wh.run(now=ts("2024-03-01T12:00+00:00"))
+    jose = JOSE_ROW
+    assert _flat(wh) == [HEADER, ANA_ROW, jose, UNKNOWN_ROW]
+
+    wh.source_sql("UPDATE {s}.movimento SET vlr_transacao = 21.00, "
+                  "atualizado_em = '2024-03-05 09:00-03' WHERE id = 1001")
+    corrected = wh.run(now=ts("2024-03-05T12:00+00:00"))
+    assert _step(corrected, "extract").read == {"rendered": 1}
+    jose = [*jose[:3], "21.00", *jose[4:]]
+    assert _flat(wh) == [HEADER, ANA_ROW, jose, UNKNOWN_ROW]
+
+    # written into the warehouse by hand (the pipeline's cleaning makes no line break)
+    _dw_sql(wh, "UPDATE {t}.fato_movimentacao_cartao SET des_transacao = 'Far' || chr(10) "
+            "|| 'mácia' WHERE id_movimento = 1001")
+    _dw_sql(wh, "INSERT INTO {t}.flat_pendente VALUES (20240211)")
+    broken = wh.run("extract", now=ts("2024-03-05T13:00+00:00"))
+    assert _step(broken, "extract").read == {"rendered": 3}
+    assert _flat(wh) == [HEADER, ANA_ROW, [*jose[:4], "Far\nmácia", *jose[5:]], UNKNOWN_ROW]
 
 
 def test_trusted_cleans_only_changed_ids_yet_idade_turns_and_rejects_are_retried(

@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,9 +29,12 @@ from typing import Any
 from psycopg import IsolationLevel, sql
 
 from esteira.connectors import postgres as pg
+from esteira.warehouse import flat_bytes
 from esteira.warehouse.schemas import CONTROL, FLAT, FLAT_MARK, FLAT_PENDING
 
-_LOCAL = "to_char({} AT TIME ZONE {{tz}}, 'YYYY-MM-DD HH24:MI:SS')"
+# a timestamp's local time as text, YYYY-MM-DD HH:MM:SS (DateStyle ISO: set by _Render);
+# 3.5 s less than to_char over 5M rows, the same text
+_LOCAL = "date_trunc('second', {} AT TIME ZONE {{tz}})::text"
 # the same columns and text as transforms.flat (the Delta target's), computed where the
 # tables are. A whole render computes each dimension's text once per dimension row
 # ({fence} OFFSET 0 keeps PostgreSQL from merging it into the outer query, which would
@@ -62,36 +67,33 @@ def write(dsn: str, schema: str, path: Path, delimiter: str, encoding: str,
     if encoding.lower().replace("-", "").replace("_", "") != "utf8":
         return _write_whole_reencoded(dsn, schema, path, delimiter, encoding, timezone)
     params = {"delimiter": delimiter, "timezone": timezone, "schema": schema}
-    with pg.connect(dsn) as conn:
-        conn.isolation_level = IsolationLevel.REPEATABLE_READ  # one snapshot for all
-        conn.read_only = True
-        index = _usable_index(conn, schema, path, params)
-        pending = _pending(conn, schema)
-        if index is None:
-            every_day = _day_counts(conn, schema)
-        else:  # the unchanged days' rows as the index says, the pending days' counted
-            every_day = {d: n for d, _, _, n in index["days"] if d not in set(pending)}
-            every_day = dict(sorted({**every_day, **_day_counts(conn, schema, pending)}.items()))
-        if index is not None and not pending:  # nothing changed since the file was made
-            return sum(every_day.values()), 0
-        counts = every_day if index is None else {  # in file order
-            d: n for d, n in every_day.items() if d in set(pending)}
-        rendered = _render(conn, schema, path, delimiter, timezone,
-                           None if index is None else sorted(counts))
-        ranges = _split_lines(rendered, counts)
-        if ranges is None and index is not None:  # a line break inside a field: all days
-            index, counts = None, every_day
-            rendered = _render(conn, schema, path, delimiter, timezone, None)
-            ranges = _split_lines(rendered, counts)
-        conn.rollback()
+    render = _Render(schema, delimiter, timezone)
     tmp = path.with_name(f".{path.name}.new")
     try:
-        days = _assemble(path, tmp, delimiter, rendered, ranges, every_day, index)
+        with pg.connect(dsn) as conn:
+            conn.isolation_level = IsolationLevel.REPEATABLE_READ  # one snapshot for all
+            conn.read_only = True
+            index = _usable_index(conn, schema, path, params)
+            pending = _pending(conn, schema)
+            if index is None:
+                every_day = _day_counts(conn, schema)
+            else:  # the unchanged days' rows as the index says, the pending days' counted
+                kept = {d: n for d, _, _, n in index["days"] if d not in set(pending)}
+                every_day = dict(sorted({**kept, **_day_counts(conn, schema, pending)}.items()))
+            if index is not None and not pending:  # nothing changed since the file was made
+                return sum(every_day.values()), 0
+            days = None
+            if index is not None:
+                counts = {d: n for d, n in every_day.items() if d in set(pending)}  # file order
+                days = _update(conn, render, path, tmp, index, every_day, counts)
+            if days is None:  # no usable previous file, or a line break inside a field
+                counts = every_day
+                days = _write_whole(conn, render, tmp, every_day)
+            conn.rollback()
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-        rendered.unlink(missing_ok=True)
-    _commit(dsn, schema, path, params, days, pending)
+    _commit(dsn, schema, path, params, days or None, pending)
     return sum(every_day.values()), sum(counts.values())
 
 
@@ -138,95 +140,84 @@ def _of_days(days: list[int] | None) -> sql.Composable:
         sql.Literal(chosen[0]), sql.Literal(chosen[-1]), sql.Literal(chosen))
 
 
-def _render(conn: Any, schema: str, path: Path, delimiter: str, timezone: str,
-            days: list[int] | None) -> Path:
-    """The flat rows of `days` (None: every day), in file order, as CSV without header,
-    into a file beside `path`."""
-    query = sql.SQL(FLAT_SQL).format(
-        fato=sql.Identifier(schema, "fato_movimentacao_cartao"),
-        a=sql.Identifier(schema, "dim_associado"), c=sql.Identifier(schema, "dim_cartao"),
-        k=sql.Identifier(schema, "dim_conta"), tz=sql.Literal(timezone), where=_of_days(days),
-        fence=sql.SQL("OFFSET 0" if days is None else ""))
-    if days is not None:  # a few days' rows: sorted in memory, not spilled to disk
-        conn.execute("SET LOCAL work_mem = '256MB'")
-    copy = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, DELIMITER {})").format(
-        query, sql.Literal(delimiter))
-    rendered = path.with_name(f".{path.name}.days")
-    with conn.cursor() as cur, cur.copy(copy) as out, rendered.open("wb") as fh:
-        for chunk in out:
-            fh.write(chunk)
-    return rendered
+@dataclass(frozen=True)
+class _Render:
+    """How the flat rows are rendered: the warehouse's schema, the delimiter, the zone."""
+    schema: str
+    delimiter: str
+    timezone: str
+
+    @property
+    def header(self) -> bytes:
+        return (self.delimiter.join(FLAT) + "\n").encode()  # plain ASCII names: no quoting
+
+    def rows(self, conn: Any, days: list[int] | None, out: Any) -> None:
+        """The flat rows of `days` (None: every day), in file order, as CSV without
+        header, written to the binary file `out`."""
+        query = sql.SQL(FLAT_SQL).format(
+            fato=sql.Identifier(self.schema, "fato_movimentacao_cartao"),
+            a=sql.Identifier(self.schema, "dim_associado"),
+            c=sql.Identifier(self.schema, "dim_cartao"),
+            k=sql.Identifier(self.schema, "dim_conta"), tz=sql.Literal(self.timezone),
+            where=_of_days(days), fence=sql.SQL("OFFSET 0" if days is None else ""))
+        conn.execute("SET LOCAL datestyle = 'ISO, YMD'")  # the text of _LOCAL
+        if days is not None:  # a few days' rows: sorted in memory, not spilled to disk
+            conn.execute("SET LOCAL work_mem = '256MB'")
+        copy = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, DELIMITER {})").format(
+            query, sql.Literal(self.delimiter))
+        with conn.cursor() as cur, cur.copy(copy) as rows:
+            for chunk in rows:
+                out.write(chunk)
 
 
-def _assemble(path: Path, tmp: Path, delimiter: str, rendered: Path,
-              ranges: dict[int, tuple[int, int]] | None, every_day: dict[int, int],
-              index: dict[str, Any] | None) -> list[list[int]] | None:
-    """header + each day's lines (rendered days from `rendered`, the others copied from
-    the previous file) into `tmp`; returns the new index's [day, start, end] ranges, or
-    None when the rendered lines cannot be split into days (then they go whole)."""
-    header = (delimiter.join(FLAT) + "\n").encode()  # plain ASCII names: no quoting
-    old = {} if index is None else {d: (s, e) for d, s, e, _ in index["days"]}
-    days: list[list[int]] = []
-    with tmp.open("wb") as out, rendered.open("rb") as new_fh, \
-            (path.open("rb") if index is not None else open(os.devnull, "rb")) as old_fh:
+def _write_whole(conn: Any, render: _Render, tmp: Path,
+                 every_day: dict[int, int]) -> list[list[int]]:
+    """header + every day's rows, rendered straight into `tmp`; the new index's days
+    ([] when the lines cannot be split into days: a line break inside a field)."""
+    header = render.header
+    with tmp.open("wb") as out:
         out.write(header)
-        if ranges is None:
-            _copy_range(new_fh, out, 0, rendered.stat().st_size)
-            return None
-        position = len(header)
-        for day, rows in every_day.items():
-            src, (start, end) = (new_fh, ranges[day]) if day in ranges else (old_fh, old[day])
-            _copy_range(src, out, start, end)
-            days.append([day, position, position + end - start, rows])
-            position += end - start
-    return days
+        render.rows(conn, None, out)
+    ranges = flat_bytes.split_lines(tmp, every_day, len(header))
+    return [] if ranges is None else [[d, *ranges[d], n] for d, n in every_day.items()]
 
 
-def _split_lines(rendered: Path, counts: dict[int, int]) -> dict[int, tuple[int, int]] | None:
-    """Each day's byte range in `rendered` (days in order, `counts[day]` rows each), or
-    None when its line breaks are more than its rows (one inside a field)."""
-    import numpy as np
-
-    total = sum(counts.values())
-    found, seen, offset = [], 0, 0
-    with rendered.open("rb") as fh:
-        while chunk := fh.read(1 << 26):
-            where = np.flatnonzero(np.frombuffer(chunk, np.uint8) == 10) + offset
-            seen += len(where)
-            if seen > total:
+def _update(conn: Any, render: _Render, path: Path, tmp: Path, index: dict[str, Any],
+            every_day: dict[int, int], counts: dict[int, int]) -> list[list[int]] | None:
+    """header + each day's lines into `tmp`: the pending days (`counts`) rendered, the
+    others copied from the previous file. The previous file up to its first day at or
+    after the first pending one (the header and the unchanged days before it: nearly
+    all of it when the changes are recent) is copied by a thread while PostgreSQL
+    renders. The new index's days, or None when the rendered lines cannot be split
+    into days."""
+    first = min(counts)
+    old = {d: (s, e) for d, s, e, _ in index["days"]}
+    kept = [day for day in index["days"] if day[0] < first]  # same bytes, same places
+    cut = next((s for d, s, _, _ in index["days"] if d >= first), index["size"])
+    rendered = path.with_name(f".{path.name}.days")
+    try:
+        with tmp.open("wb") as out, path.open("rb") as old_fh:
+            with ThreadPoolExecutor(1) as pool:
+                copied = pool.submit(flat_bytes.copy_range, old_fh, out, 0, cut)
+                with rendered.open("wb") as fh:
+                    render.rows(conn, sorted(counts), fh)
+                copied.result()  # its error, if it failed
+            ranges = flat_bytes.split_lines(rendered, counts)
+            if ranges is None:
                 return None
-            found.append(where)
-            offset += len(chunk)
-    if seen != total:
-        return None
-    breaks = np.concatenate(found) if found else np.empty(0, np.int64)
-    ranges, start, last = {}, 0, 0
-    for day, rows in counts.items():
-        last += rows
-        end = int(breaks[last - 1]) + 1 if rows else start
-        ranges[day] = (start, end)
-        start = end
-    return ranges
-
-
-def _copy_range(src: Any, dst: Any, start: int, end: int) -> None:
-    """Bytes [start, end) of `src` appended to `dst` (in the kernel where it can)."""
-    dst.flush()
-    remaining, offset = end - start, start
-    while remaining > 0:
-        try:
-            done = os.copy_file_range(src.fileno(), dst.fileno(), remaining, offset)
-        except OSError:
-            done = 0
-        if done <= 0:  # another file system, or an old kernel: through Python
-            src.seek(offset)
-            while remaining > 0:
-                chunk = src.read(min(remaining, 1 << 22))
-                dst.write(chunk)
-                remaining -= len(chunk)
-            return
-        remaining -= done
-        offset += done
+            days, position = list(kept), cut
+            with rendered.open("rb") as new_fh:
+                for day, rows in every_day.items():
+                    if day < first:
+                        continue
+                    src, (start, end) = (new_fh, ranges[day]) if day in ranges else (
+                        old_fh, old[day])
+                    flat_bytes.copy_range(src, out, start, end)
+                    days.append([day, position, position + end - start, rows])
+                    position += end - start
+    finally:
+        rendered.unlink(missing_ok=True)
+    return days
 
 
 def _commit(dsn: str, schema: str, path: Path, params: dict[str, str],
@@ -262,11 +253,12 @@ def _index_path(path: Path) -> Path:
 def _write_whole_reencoded(dsn: str, schema: str, path: Path, delimiter: str, encoding: str,
                            timezone: str) -> tuple[int, int]:
     """Every day rendered, re-encoded into `encoding` (unmappable characters replaced)."""
-    with pg.connect(dsn) as conn:
-        rendered = _render(conn, schema, path, delimiter, timezone, None)
+    rendered = path.with_name(f".{path.name}.days")
     tmp = path.with_name(f".{path.name}.new")
     rows = 0
     try:
+        with pg.connect(dsn) as conn, rendered.open("wb") as fh:
+            _Render(schema, delimiter, timezone).rows(conn, None, fh)
         with rendered.open(encoding="utf-8", newline="") as src, tmp.open(
                 "w", encoding=encoding, errors="replace", newline="") as dst:
             dst.write(delimiter.join(FLAT) + "\n")
