@@ -43,6 +43,10 @@ class WarehouseSettings(BaseModel):
         "and a full load's key-ordered inserts stay in memory (4MB, the server's default, "
         "spilled them to disk: the flat file's COPY took 40 s instead of 22); empty: the "
         "server's")
+    flat_parts: int = Field(
+        2, ge=1, le=16, description="connections that render a whole movimento_flat.csv at "
+        "once, each a run of days on the same snapshot (PostgreSQL renders on one core per "
+        "connection)")
     read_partitions: int = Field(
         2, ge=1, le=64, description="id ranges the source's movements are read in at once "
         "(one connection each; both engines)")

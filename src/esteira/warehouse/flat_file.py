@@ -4,15 +4,18 @@ every movement on every run.
 The file's rows are ordered by data_movimento (then id), so each day of movements
 (sk_data, the local day) is one contiguous run of lines. An index beside the file
 (`.movimento_flat.csv.index.json`) records each day's byte range and rows. The facts
-and dims steps note in `flat_pendente`, in the same transaction as their changes, the days whose
-flat rows they changed; extract renders only those days (one COPY from the warehouse),
-copies every other day's bytes from the previous file (copy_file_range: inside the
-kernel), renames the new file over the old one, and only then clears the days it used.
+and dims steps note in `flat_pendente`, in the same transaction as their changes, the
+days whose flat rows they changed; extract renders only those days (one COPY from the
+warehouse, flat_render.py), copies every other day's bytes from the previous file
+(inside the kernel; the run before the first pending day by a thread, while
+PostgreSQL renders), renames the new file over the old one, and only then clears the
+days it used.
 
 Any doubt about the previous file (no index, another delimiter or time zone, a file
 changed since, a warehouse reset or another file written since: the index's token must
-equal the one kept in etl_controle) renders every day: the file always holds the whole
-warehouse. A non-UTF-8 encoding is rendered whole every run (re-encoded in Python).
+equal the one kept in etl_controle) renders every day, by `warehouse.flat_parts`
+connections at once: the file always holds the whole warehouse. A non-UTF-8 encoding
+is rendered whole every run (re-encoded in Python).
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import json
 import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,45 +31,22 @@ from typing import Any
 from psycopg import IsolationLevel, sql
 
 from esteira.connectors import postgres as pg
-from esteira.warehouse import flat_bytes
+from esteira.warehouse import flat_bytes, flat_render
 from esteira.warehouse.schemas import CONTROL, FLAT, FLAT_MARK, FLAT_PENDING
 
-# a timestamp's local time as text, YYYY-MM-DD HH:MM:SS (DateStyle ISO: set by _Render);
-# 3.5 s less than to_char over 5M rows, the same text
-_LOCAL = "date_trunc('second', {} AT TIME ZONE {{tz}})::text"
-# the same columns and text as transforms.flat (the Delta target's), computed where the
-# tables are. A whole render computes each dimension's text once per dimension row
-# ({fence} OFFSET 0 keeps PostgreSQL from merging it into the outer query, which would
-# compute it again for every fact); a few days' render only for the facts it shows
-FLAT_SQL = (
-    "SELECT a.nome AS nome_associado, a.sobrenome AS sobrenome_associado, "
-    "a.idade AS idade_associado, f.vlr_transacao::text AS vlr_transacao_movimento, "
-    "f.des_transacao AS des_transacao_movimento, "
-    f"{_LOCAL.format('f.data_movimento')} AS data_movimento, c.num_cartao AS numero_cartao, "
-    "c.nom_impresso AS nome_impresso_cartao, c.criado AS data_criacao_cartao, "
-    "k.tipo AS tipo_conta, k.criado AS data_criacao_conta FROM {fato} f "
-    "LEFT JOIN (SELECT sk_associado, nome, sobrenome, idade::text AS idade FROM {a} "
-    "{fence}) a ON a.sk_associado = f.sk_associado "
-    "LEFT JOIN (SELECT sk_cartao, num_cartao, nom_impresso, "
-    f"{_LOCAL.format('data_criacao')} AS criado FROM {{c}} {{fence}}) c "
-    "ON c.sk_cartao = f.sk_cartao "
-    f"LEFT JOIN (SELECT sk_conta, tipo, {_LOCAL.format('data_criacao')} AS criado FROM {{k}} "
-    "{fence}) k ON k.sk_conta = f.sk_conta "
-    "{where} ORDER BY f.data_movimento, f.id_movimento"
-)
 INDEX_VERSION = 2  # days: [sk_data, first byte, end byte, rows]
 
 
 def write(dsn: str, schema: str, path: Path, delimiter: str, encoding: str,
-          timezone: str) -> tuple[int, int]:
+          timezone: str, parts: int = 1) -> tuple[int, int]:
     """Brings the flat file up to date with the warehouse; (rows in the file, rows
-    rendered this run)."""
+    rendered this run). A whole file is rendered by `parts` connections at once."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if encoding.lower().replace("-", "").replace("_", "") != "utf8":
         return _write_whole_reencoded(dsn, schema, path, delimiter, encoding, timezone)
     params = {"delimiter": delimiter, "timezone": timezone, "schema": schema}
-    render = _Render(schema, delimiter, timezone)
+    render = flat_render.Render(schema, delimiter, timezone)
     tmp = path.with_name(f".{path.name}.new")
     try:
         with pg.connect(dsn) as conn:
@@ -88,7 +67,8 @@ def write(dsn: str, schema: str, path: Path, delimiter: str, encoding: str,
                 days = _update(conn, render, path, tmp, index, every_day, counts)
             if days is None:  # no usable previous file, or a line break inside a field
                 counts = every_day
-                days = _write_whole(conn, render, tmp, every_day)
+                days = flat_render.write_whole(conn, flat_render.Whole(dsn, render, parts), tmp,
+                                                  every_day)
             conn.rollback()
         os.replace(tmp, path)
     finally:
@@ -126,63 +106,11 @@ def _day_counts(conn: Any, schema: str, days: list[int] | None = None) -> dict[i
     without facts is left out."""
     rows = conn.execute(sql.SQL(
         "SELECT sk_data, count(*) FROM {} f {} GROUP BY sk_data ORDER BY sk_data").format(
-        sql.Identifier(schema, "fato_movimentacao_cartao"), _of_days(days))).fetchall()
+        sql.Identifier(schema, "fato_movimentacao_cartao"), flat_render.of_days(days))).fetchall()
     return dict(rows)
 
 
-def _of_days(days: list[int] | None) -> sql.Composable:
-    """The WHERE clause of the facts of `days` (None: no clause). The range lets the
-    BRIN index on sk_data skip the other days' pages (it cannot take `= ANY`)."""
-    if days is None:
-        return sql.SQL("")
-    chosen = sorted(days) or [0]
-    return sql.SQL("WHERE f.sk_data BETWEEN {} AND {} AND f.sk_data = ANY({})").format(
-        sql.Literal(chosen[0]), sql.Literal(chosen[-1]), sql.Literal(chosen))
-
-
-@dataclass(frozen=True)
-class _Render:
-    """How the flat rows are rendered: the warehouse's schema, the delimiter, the zone."""
-    schema: str
-    delimiter: str
-    timezone: str
-
-    @property
-    def header(self) -> bytes:
-        return (self.delimiter.join(FLAT) + "\n").encode()  # plain ASCII names: no quoting
-
-    def rows(self, conn: Any, days: list[int] | None, out: Any) -> None:
-        """The flat rows of `days` (None: every day), in file order, as CSV without
-        header, written to the binary file `out`."""
-        query = sql.SQL(FLAT_SQL).format(
-            fato=sql.Identifier(self.schema, "fato_movimentacao_cartao"),
-            a=sql.Identifier(self.schema, "dim_associado"),
-            c=sql.Identifier(self.schema, "dim_cartao"),
-            k=sql.Identifier(self.schema, "dim_conta"), tz=sql.Literal(self.timezone),
-            where=_of_days(days), fence=sql.SQL("OFFSET 0" if days is None else ""))
-        conn.execute("SET LOCAL datestyle = 'ISO, YMD'")  # the text of _LOCAL
-        if days is not None:  # a few days' rows: sorted in memory, not spilled to disk
-            conn.execute("SET LOCAL work_mem = '256MB'")
-        copy = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, DELIMITER {})").format(
-            query, sql.Literal(self.delimiter))
-        with conn.cursor() as cur, cur.copy(copy) as rows:
-            for chunk in rows:
-                out.write(chunk)
-
-
-def _write_whole(conn: Any, render: _Render, tmp: Path,
-                 every_day: dict[int, int]) -> list[list[int]]:
-    """header + every day's rows, rendered straight into `tmp`; the new index's days
-    ([] when the lines cannot be split into days: a line break inside a field)."""
-    header = render.header
-    with tmp.open("wb") as out:
-        out.write(header)
-        render.rows(conn, None, out)
-    ranges = flat_bytes.split_lines(tmp, every_day, len(header))
-    return [] if ranges is None else [[d, *ranges[d], n] for d, n in every_day.items()]
-
-
-def _update(conn: Any, render: _Render, path: Path, tmp: Path, index: dict[str, Any],
+def _update(conn: Any, render: flat_render.Render, path: Path, tmp: Path, index: dict[str, Any],
             every_day: dict[int, int], counts: dict[int, int]) -> list[list[int]] | None:
     """header + each day's lines into `tmp`: the pending days (`counts`) rendered, the
     others copied from the previous file. The previous file up to its first day at or
@@ -258,7 +186,7 @@ def _write_whole_reencoded(dsn: str, schema: str, path: Path, delimiter: str, en
     rows = 0
     try:
         with pg.connect(dsn) as conn, rendered.open("wb") as fh:
-            _Render(schema, delimiter, timezone).rows(conn, None, fh)
+            flat_render.Render(schema, delimiter, timezone).rows(conn, None, fh)
         with rendered.open(encoding="utf-8", newline="") as src, tmp.open(
                 "w", encoding=encoding, errors="replace", newline="") as dst:
             dst.write(delimiter.join(FLAT) + "\n")

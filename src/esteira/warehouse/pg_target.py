@@ -33,8 +33,10 @@ from esteira.warehouse.schemas import (
 class PostgresTarget:
     name = "postgres"
 
-    def __init__(self, session: SparkSession, dsn: str, schema: str, batch_size: int) -> None:
+    def __init__(self, session: SparkSession, dsn: str, schema: str, batch_size: int,
+                 flat_parts: int = 1) -> None:
         self.session, self.dsn, self.schema, self.batch_size = session, dsn, schema, batch_size
+        self.flat_parts = flat_parts
 
     def qualified(self, table: str) -> str:
         return f"{self.schema}.{table}"
@@ -183,7 +185,7 @@ class PostgresTarget:
         """movimento_flat.csv from the warehouse: only the days whose rows changed are
         rendered again (flat_file.py). Returns the file's rows."""
         rows, self.flat_rendered = flat_file.write(
-            self.dsn, self.schema, path, delimiter, encoding, timezone)
+            self.dsn, self.schema, path, delimiter, encoding, timezone, self.flat_parts)
         return rows
 
     def scd2_inputs(self, unknown: int) -> tuple[DataFrame, DataFrame, int | None]:
