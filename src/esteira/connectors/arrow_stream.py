@@ -1,4 +1,5 @@
-"""A frame's rows as Arrow record batches, as the engine sends them.
+"""A frame's rows as Arrow: record batches as the engine sends them, or a table read
+from a Parquet copy the engine wrote (`through_parquet`, the embedded engine's fast way).
 
 `DataFrame.toArrow()` waits for every batch before it returns; a bulk load that reads
 the batches as they arrive runs its COPY while the engine is still computing and
@@ -11,7 +12,10 @@ session without it (classic JVM Spark, or a client whose internals changed).
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame
@@ -46,3 +50,31 @@ def _connect_stream(frame: DataFrame) -> Iterator[Any] | None:
     except AttributeError:  # the client's internals changed
         log.warning("Spark Connect's client has no streaming iterator: using toArrow")
         return None
+
+
+def through_parquet(frame: DataFrame, scratch: Path) -> Any:
+    """The frame's rows as one Arrow table (of the frame's schema), through a Parquet
+    copy the engine writes in a new folder under `scratch`, read here and deleted.
+
+    Only for an engine that writes where this process reads (the embedded Sail server):
+    it writes files from many threads, while its Spark Connect results reach the client
+    at about 60 MB/s (5M movements: 1.2-2 s to write and 0.4 s to read, against 8-9 s
+    streamed). An empty frame leaves no folder: no rows.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    schema = to_arrow_schema(frame.schema)
+    scratch.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="frame-", dir=scratch))
+    try:
+        frame.write.mode("overwrite").option("compression", "lz4").parquet(str(folder))
+        files = sorted(str(p) for p in folder.glob("*.parquet"))
+        if not files:
+            return schema.empty_table()
+        table = ds.dataset(files, format="parquet").to_table()
+        return pa.Table.from_batches(
+            [b.select(schema.names).cast(schema) for b in table.to_batches()], schema=schema)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

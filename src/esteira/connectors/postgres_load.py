@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
@@ -36,6 +37,7 @@ def load_and_apply(
     *,
     schema: str,
     batch_size: int = 10_000,
+    scratch: Path | None = None,
 ) -> T:
     """Loads each frame in bulk, then runs `apply(conn, loaded)` in ONE transaction
     with them (`loaded`: name -> `Loaded`), and commits: a failure anywhere leaves every
@@ -48,7 +50,10 @@ def load_and_apply(
     `apply` selects from them, or straight into a target (`Loaded.into`). Timestamps
     travel as ISO text with their zone (JDBC) or as instants (binary COPY) and are cast
     back by `apply`'s SQL (see `column_types`), so neither driver's time-zone handling
-    can shift them. Errors name the tables, never a value.
+    can shift them. Errors name the tables, never a value. `scratch`: a folder where
+    the engine writes files this process can read (the embedded Sail server's): Sail's
+    frames come through Parquet copies there (arrow_stream.through_parquet), not over
+    Spark Connect.
     """
     sides: dict[str, str] = {}
     copies: dict[str, DataFrame] = {}
@@ -63,7 +68,8 @@ def load_and_apply(
             conn.execute("SET LOCAL TimeZone = 'UTC'")
             loaded = {n: Loaded(conn, n, side=sql.Identifier(*s.split(".")))
                       for n, s in sides.items()}
-            loaded.update({n: Loaded(conn, n, frame=f) for n, f in copies.items()})
+            loaded.update({n: Loaded(conn, n, frame=f, scratch=scratch)
+                           for n, f in copies.items()})
             result = apply(conn, loaded)
             for side in sides.values():
                 conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(*side.split("."))))
@@ -85,8 +91,9 @@ class Loaded:
     a target directly (Sail: one COPY, no table in between)."""
 
     def __init__(self, conn: psycopg.Connection, name: str, *, side: Any = None,
-                 frame: DataFrame | None = None) -> None:
+                 frame: DataFrame | None = None, scratch: Path | None = None) -> None:
         self.conn, self.name, self._table, self.frame = conn, name, side, frame
+        self.scratch = scratch  # the engine's Parquet copies go there (through_parquet)
         self._arrow: Any = None
         self.landed: Any = None  # the table they went into whole, when the caller says so
         self.rows_after: int | None = None  # the target's rows after them, when known
@@ -104,8 +111,9 @@ class Loaded:
         """Appends the rows' columns named in `types` (column -> PostgreSQL type) to
         `target` (schema.name); `only` (column, value) keeps the rows with that value;
         `freeze`: COPY FREEZE (see copy_arrow; Sail's rows only). `order`: Sail's rows
-        sorted by the engine on the way, so they lie in that order on disk (the JVM
-        engine's side table goes in as it is: sorting it would be PostgreSQL's work).
+        sorted on the way (by the engine when streamed, here when read from its Parquet
+        copy), so they lie in that order on disk (the JVM engine's side table goes in as
+        it is: sorting it would be PostgreSQL's work).
         Returns the rows added."""
         if self._table is not None or self.frame is None:  # already a table: one INSERT
             names = sql.SQL(", ").join(sql.Identifier(c) for c in types)
@@ -118,11 +126,13 @@ class Loaded:
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        if self._arrow is None and self.scratch is not None:  # the engine's files
+            self._arrow = arrow_stream.through_parquet(self.frame, self.scratch)
         if self._arrow is not None:
             data = self._arrow
             if only:
                 data = data.filter(pc.equal(data[only[0]], only[1]))
-            return copy_arrow(self.conn, target, data, list(types), freeze)
+            return copy_arrow(self.conn, target, data, list(types), freeze, order)
         schema, kept = to_arrow_schema(self.frame.schema), []
         frame = self.frame.orderBy(*order) if order else self.frame
 
@@ -147,7 +157,8 @@ class Loaded:
 
     def _rows(self) -> Any:
         if self._arrow is None:
-            self._arrow = self.frame.toArrow()
+            self._arrow = (self.frame.toArrow() if self.scratch is None
+                           else arrow_stream.through_parquet(self.frame, self.scratch))
         return self._arrow
 
 

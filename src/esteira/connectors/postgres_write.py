@@ -141,17 +141,32 @@ def _copy_arrow(frame: DataFrame, dsn: str, table: str, mode: str) -> None:
                     copy.write_row(row)
 
 def copy_arrow(conn: psycopg.Connection, table: str, data: Any,
-               columns: list[str] | None = None, freeze: bool = False) -> int:
+               columns: list[str] | None = None, freeze: bool = False,
+               order: tuple[str, ...] = ()) -> int:
     """COPYs an Arrow table into `table` (schema.name, or a temporary table's name), in
     the caller's transaction; returns the rows copied. PostgreSQL's binary format
     (pgpq's encoder: no text for the server to parse, about 2.3x faster than CSV for
     5M movements here), each column cast to its table column's type first (a value
     that does not fit fails the COPY); CSV when a column has no binary encoding here.
     `freeze`: rows written frozen (COPY FREEZE: the table must have been created or
-    truncated in this transaction), so no VACUUM rewrites them after a bulk fill."""
+    truncated in this transaction), so no VACUUM rewrites them after a bulk fill.
+    `order`: the rows sent sorted by these columns (ascending, nulls first, as Spark
+    sorts). Sent in slices, so PostgreSQL reads one while the next is encoded."""
     names = columns or list(data.column_names)
-    return copy_batches(conn, table, data.schema, data.select(names).to_batches(), names,
-                        freeze)
+    if not order:
+        batches = data.select(names).to_batches(max_chunksize=_SLICE)
+        return copy_batches(conn, table, data.schema, batches, names, freeze)
+    import pyarrow.compute as pc
+
+    data = data.combine_chunks()  # one take per slice, not a concatenation each
+    indices = pc.sort_indices(data, [(c, "ascending") for c in order],
+                              null_placement="at_start")
+    batches = (b for i in range(0, len(indices), _SLICE)
+               for b in data.take(indices[i:i + _SLICE]).select(names).to_batches())
+    return copy_batches(conn, table, data.schema, batches, names, freeze)
+
+
+_SLICE = 100_000  # rows encoded at a time
 
 
 def copy_batches(conn: psycopg.Connection, table: str, schema: Any, batches: Iterable[Any],
@@ -173,11 +188,13 @@ def copy_batches(conn: psycopg.Connection, table: str, schema: Any, batches: Ite
                 target, sql.SQL(", FREEZE" if freeze else "")), data)
         return data.num_rows
     from pgpq import ArrowToPostgresBinaryEncoder
+    from psycopg.copy import QueuedLibpqWriter
 
     encoder, rows = ArrowToPostgresBinaryEncoder(binary), 0
     statement = sql.SQL("COPY {} FROM STDIN (FORMAT binary{})").format(
         target, sql.SQL(", FREEZE" if freeze else ""))
-    with conn.cursor().copy(statement) as copy:
+    cursor = conn.cursor()  # a thread sends while this one encodes (5M rows: 0.4-1 s less)
+    with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
         copy.write(encoder.write_header())
         for batch in batches:
             rows += batch.num_rows

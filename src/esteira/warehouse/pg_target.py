@@ -34,9 +34,9 @@ class PostgresTarget:
     name = "postgres"
 
     def __init__(self, session: SparkSession, dsn: str, schema: str, batch_size: int,
-                 flat_parts: int = 1) -> None:
+                 flat_parts: int = 1, scratch: Path | None = None) -> None:
         self.session, self.dsn, self.schema, self.batch_size = session, dsn, schema, batch_size
-        self.flat_parts = flat_parts
+        self.flat_parts, self.scratch = flat_parts, scratch
 
     def qualified(self, table: str) -> str:
         return f"{self.schema}.{table}"
@@ -262,7 +262,7 @@ class PostgresTarget:
 
         frames = {w.table: w.frame for w in writes}
         return postgres_load.load_and_apply(self.dsn, frames, work, schema=self.schema,
-                                            batch_size=self.batch_size)
+                                            batch_size=self.batch_size, scratch=self.scratch)
 
 
 def _ids(ids: list[Any]) -> str:
