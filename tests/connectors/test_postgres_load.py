@@ -124,3 +124,35 @@ def test_a_frozen_copy_needs_its_table_emptied_in_the_same_transaction(
             conn.execute(f"TRUNCATE {pg_schema}.t")
             assert copy_arrow(conn, f"{pg_schema}.t", data, freeze=True) == 2
         assert conn.execute(f"SELECT n FROM {pg_schema}.t ORDER BY n").fetchall() == [(1,), (2,)]
+
+
+def test_sail_frames_come_through_parquet_copies_sorted_when_asked(
+    spark: SparkSession, engine: str, pg_conninfo: str, pg_schema: str, tmp_path
+) -> None:
+    """With a scratch folder (the embedded Sail server's), the rows travel as Parquet
+    copies written there: the same values, laid out in the order asked (nulls first, as
+    Spark sorts), an empty frame loads nothing, and no copy is left behind."""
+    if engine != "sail":
+        pytest.skip("the JVM engine loads through its JDBC writer")
+    _target(pg_conninfo, pg_schema)
+    many = [(i, f"n{i}", Decimal(i) / 100, dt.datetime(2026, 1, 1 + i % 28, tzinfo=dt.UTC)
+             if i % 7 else None, "I") for i in range(4, 250_004)]
+    frame = spark.createDataFrame(ROWS + many, SCHEMA).repartition(3)
+    empty = spark.createDataFrame([], SCHEMA)
+    scratch = tmp_path / "scratch"
+
+    def work(conn: psycopg.Connection, loaded: dict) -> tuple:
+        added = loaded["mov"].into(f"{pg_schema}.alvo", TYPES, order=("visto", "id"))
+        return added, loaded["none"].into(f"{pg_schema}.alvo", TYPES)
+
+    added = postgres_load.load_and_apply(pg_conninfo, {"mov": frame, "none": empty}, work,
+                                         schema=pg_schema, scratch=scratch)
+
+    assert added == (3 + len(many), 0)
+    with pg.connect(pg_conninfo) as conn:
+        laid = conn.execute(f"SELECT id, nome, valor, visto FROM {pg_schema}.alvo "
+                            "ORDER BY ctid").fetchall()
+    expected = sorted((r[:4] for r in ROWS + many),
+                      key=lambda r: (r[3] is not None, r[3] or dt.datetime.min, r[0]))
+    assert laid == expected
+    assert list(scratch.iterdir()) == []
