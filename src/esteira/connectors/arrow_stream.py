@@ -58,7 +58,7 @@ def through_parquet(frame: DataFrame, scratch: Path) -> Any:
 
     Only for an engine that writes where this process reads (the embedded Sail server):
     it writes files from many threads, while its Spark Connect results reach the client
-    at about 60 MB/s (5M movements: 1.2-2 s to write and 0.4 s to read, against 8-9 s
+    at about 60 MB/s (5M movements: 1.2-3 s to write and 0.4-0.6 s to read, against 8-9 s
     streamed). An empty frame leaves no folder: no rows.
     """
     import pyarrow as pa
