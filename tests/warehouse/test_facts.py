@@ -121,3 +121,32 @@ def _utc(value):
     from datetime import UTC
 
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def test_facts_check_counts_every_key_missing_from_its_dimension(wh: Warehouse, engine, tmp_path):
+    """The check before the facts' commit, on the rows as loaded (Sail: its Arrow copy;
+    JVM: the side table): a key no dimension row has, and a null one, are counted."""
+    import pytest
+    from pyspark.sql import types as T
+
+    from esteira.connectors import postgres_load
+    from esteira.errors import QualityError
+    from esteira.warehouse import pg_checks
+
+    seed_source(wh)
+    wh.run(now=ts("2024-03-01T12:00+00:00"))
+    schema = T.StructType([T.StructField(c, T.LongType()) for c in (
+        "id_movimento", "sk_associado", "sk_conta", "sk_cartao")])
+    changes = wh.spark.createDataFrame(
+        [(1000, -1, -1, 999_999), (1001, -1, None, -1), (1002, -1, -1, 424_242)], schema)
+
+    def check(conn, loaded):
+        loaded["fato_movimentacao_cartao"].table  # noqa: B018  (loaded as a table)
+        pg_checks.CHECKS["facts"](conn, wh.dw, loaded)
+
+    with pytest.raises(QualityError) as failed:
+        postgres_load.load_and_apply(
+            wh.dsn, {"fato_movimentacao_cartao": changes}, check, schema=wh.dw,
+            scratch=tmp_path / "scratch" if engine == "sail" else None)
+    assert str(failed.value) == ("fato_movimentacao_cartao: 1 sk_conta not in dim_conta; "
+                                 "2 sk_cartao not in dim_cartao; nothing written")

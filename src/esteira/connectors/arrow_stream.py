@@ -20,6 +20,8 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
+from esteira.connectors import staging
+
 log = logging.getLogger(__name__)
 
 
@@ -59,22 +61,30 @@ def through_parquet(frame: DataFrame, scratch: Path) -> Any:
     Only for an engine that writes where this process reads (the embedded Sail server):
     it writes files from many threads, while its Spark Connect results reach the client
     at about 60 MB/s (5M movements: 1.2-3 s to write and 0.4-0.6 s to read, against 8-9 s
-    streamed). An empty frame leaves no folder: no rows.
+    streamed). An empty frame leaves no folder: no rows. A staged frame
+    (connectors.staging) is read from its copy, not written again (5M rows: 1.6-2 s less).
     """
-    import pyarrow as pa
-    import pyarrow.dataset as ds
     from pyspark.sql.pandas.types import to_arrow_schema
 
     schema = to_arrow_schema(frame.schema)
+    if (staged := staging.parquet_copy(frame)) is not None:  # already written: read it
+        return _read(staged, schema)
     scratch.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="frame-", dir=scratch))
     try:
         frame.write.mode("overwrite").option("compression", "lz4").parquet(str(folder))
-        files = sorted(str(p) for p in folder.glob("*.parquet"))
-        if not files:
-            return schema.empty_table()
-        table = ds.dataset(files, format="parquet").to_table()
-        return pa.Table.from_batches(
-            [b.select(schema.names).cast(schema) for b in table.to_batches()], schema=schema)
+        return _read(folder, schema)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _read(folder: Path, schema: Any) -> Any:
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    files = sorted(str(p) for p in folder.glob("*.parquet"))
+    if not files:
+        return schema.empty_table()
+    table = ds.dataset(files, format="parquet").to_table()
+    return pa.Table.from_batches(
+        [b.select(schema.names).cast(schema) for b in table.to_batches()], schema=schema)

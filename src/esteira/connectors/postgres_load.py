@@ -146,6 +146,11 @@ class Loaded:
         self._arrow = pa.Table.from_batches(kept, schema=schema)
         return added
 
+    @property
+    def arrow(self) -> Any:
+        """The rows as Arrow (the engine's own, as COPYed) once loaded on Sail; else None."""
+        return self._arrow
+
     def largest(self, column: str, pg_type: str) -> Any:
         """The column's largest value (None without rows), without a table on Sail."""
         if self.frame is not None and self._table is None:

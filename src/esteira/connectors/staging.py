@@ -11,10 +11,22 @@ from __future__ import annotations
 
 import shutil
 import uuid
+import weakref
 from pathlib import Path
 from types import TracebackType
 
 from pyspark.sql import DataFrame, SparkSession
+
+# staged frame -> its Parquet folder, while the frame lives (see parquet_copy)
+_COPIES: weakref.WeakKeyDictionary[DataFrame, Path] = weakref.WeakKeyDictionary()
+
+
+def parquet_copy(frame: DataFrame) -> Path | None:
+    """The folder of Parquet files holding exactly `frame`'s rows, when `frame` is a
+    staged copy still on disk (a reader on this machine may take the files as they are,
+    instead of asking the engine to write them again); else None."""
+    folder = _COPIES.get(frame)
+    return folder if folder is not None and folder.is_dir() else None
 
 
 class StagingArea:
@@ -46,7 +58,9 @@ class StagingArea:
         path = self.folder / name
         schema = df.schema
         df.write.mode("overwrite").option("compression", "snappy").parquet(str(path))
-        return self.session.read.schema(schema).parquet(str(path))
+        staged = self.session.read.schema(schema).parquet(str(path))
+        _COPIES[staged] = path
+        return staged
 
     def remove(self) -> None:
         """Deletes this run's folder, and the root too when no other run uses it."""

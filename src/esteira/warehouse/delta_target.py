@@ -141,8 +141,10 @@ class DeltaTarget:
         row = self.read("trusted_movimento").agg(F.min(local), F.max(local)).collect()[0]
         return row[0], row[1]
 
-    def write_flat(self, path: Path, delimiter: str, encoding: str, timezone: str) -> int:
-        """The flat file from the Delta tables (transforms.flat), atomically."""
+    def write_flat(self, path: Path, delimiter: str, encoding: str, timezone: str,
+                   facts: DataFrame | None = None) -> int:
+        """The flat file from the Delta tables (transforms.flat), atomically (`facts`,
+        the facts this run loaded, is not used: the tables are read whole)."""
         from esteira.warehouse import io, transforms
 
         flat = transforms.flat(self.read("fato_movimentacao_cartao"), self.read("dim_associado"),

@@ -56,3 +56,29 @@ def copy_range(src: Any, dst: Any, start: int, end: int) -> None:
             return
         remaining -= done
         offset += done
+
+
+LINES_SLICE = 500_000  # lines taken from Arrow and written at a time
+
+
+def write_sorted_lines(table: Any, out: Any) -> None:
+    """`table`'s `line` values (each ending with its line break, never null) into the
+    binary file `out` in (_ts, _id) order, as they lie in Arrow's buffers: no Python
+    per line. The engine writes a sorted frame as several files of interleaved sorted
+    runs, so the order is one sort here."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    order = pc.sort_indices(table, sort_keys=[("_ts", "ascending"), ("_id", "ascending")])
+    lines = table["line"]
+    if sum(c.nbytes for c in lines.chunks) < 2**31 - 1:  # one array: take is fast on it
+        lines = lines.combine_chunks()  # (a chunked one: 0.65 s per 500,000 lines)
+    for start in range(0, len(order), LINES_SLICE):
+        taken = pc.take(lines, order[start:start + LINES_SLICE])
+        for chunk in getattr(taken, "chunks", [taken]):
+            if len(chunk):  # offsets, then the values one after another
+                wide = pa.types.is_large_string(chunk.type)
+                offsets = np.frombuffer(chunk.buffers()[1], np.int64 if wide else np.int32)
+                first, end = offsets[chunk.offset], offsets[chunk.offset + len(chunk)]
+                out.write(memoryview(chunk.buffers()[2])[first:end])

@@ -21,8 +21,9 @@ is rendered whole every run (re-encoded in Python).
 from __future__ import annotations
 
 import json
+import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,16 +32,23 @@ from typing import Any
 from psycopg import IsolationLevel, sql
 
 from esteira.connectors import postgres as pg
+from esteira.errors import EsteiraError
 from esteira.warehouse import flat_bytes, flat_render
 from esteira.warehouse.schemas import CONTROL, FLAT, FLAT_MARK, FLAT_PENDING
+
+log = logging.getLogger(__name__)
 
 INDEX_VERSION = 2  # days: [sk_data, first byte, end byte, rows]
 
 
 def write(dsn: str, schema: str, path: Path, delimiter: str, encoding: str,
-          timezone: str, parts: int = 1) -> tuple[int, int]:
+          timezone: str, parts: int = 1,
+          engine_lines: Callable[[], Any] | None = None) -> tuple[int, int]:
     """Brings the flat file up to date with the warehouse; (rows in the file, rows
-    rendered this run). A whole file is rendered by `parts` connections at once."""
+    rendered this run). A whole file is rendered by `parts` connections at once, or,
+    given `engine_lines` (the engine's lines of every fact, as flat_lines.flat_lines
+    makes them, in Arrow: called only when a whole file is needed), written from
+    those."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if encoding.lower().replace("-", "").replace("_", "") != "utf8":
@@ -67,14 +75,29 @@ def write(dsn: str, schema: str, path: Path, delimiter: str, encoding: str,
                 days = _update(conn, render, path, tmp, index, every_day, counts)
             if days is None:  # no usable previous file, or a line break inside a field
                 counts = every_day
-                days = flat_render.write_whole(conn, flat_render.Whole(dsn, render, parts), tmp,
-                                                  every_day)
+                days = (_write_engine_lines(engine_lines(), render.header, tmp, every_day)
+                        if engine_lines is not None else flat_render.write_whole(
+                            conn, flat_render.Whole(dsn, render, parts), tmp, every_day))
             conn.rollback()
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     _commit(dsn, schema, path, params, days or None, pending)
     return sum(every_day.values()), sum(counts.values())
+
+
+def _write_engine_lines(lines: Any, header: bytes, tmp: Path,
+                        every_day: dict[int, int]) -> list[list[int]]:
+    """header + the engine's lines into `tmp`; the new index's days (as write_whole)."""
+    log.info("movimento_flat: every day written from the engine's lines")
+    if len(lines) != sum(every_day.values()):
+        raise EsteiraError(f"movimento_flat: the engine made {len(lines)} lines for "
+                           f"{sum(every_day.values())} facts; the file was left as it was")
+    with tmp.open("wb") as out:
+        out.write(header)
+        flat_bytes.write_sorted_lines(lines, out)
+    ranges = flat_bytes.split_lines(tmp, every_day, len(header))
+    return [] if ranges is None else [[d, *ranges[d], n] for d, n in every_day.items()]
 
 
 def _usable_index(conn: Any, schema: str, path: Path,

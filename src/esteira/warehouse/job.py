@@ -147,15 +147,16 @@ def _trusted(ctx: _Context) -> StepResult:
         report = measure(flagged, rules)
         ctx.run.record_quality(f"trusted_{table}", report)
         out.read[table], out.rejected[table] = report.rows, report.rejected
-        good = passed_rows(flagged, rules)
-        kept = ctx.stage(f"trusted_{table}", transforms.dedupe(good, table))
-        if table != "movimento":
+        kept = transforms.dedupe(passed_rows(flagged, rules), table)
+        if table == "movimento":  # staged as loaded: the bulk load reads the copy
+            kept = kept_movements = ctx.stage(
+                "trusted_movimento", kept.withColumn("carregado_em", F.lit(ctx.load_ts)))
+        else:
+            kept = ctx.stage(f"trusted_{table}", kept)
             duplicates = report.passed - kept.count()
             if duplicates:
                 out.warnings.append(f"{duplicates} duplicate row(s) of {table} removed")
                 ctx.run.outputs[f"trusted.duplicates_{table}"] = duplicates
-        else:
-            kept = kept_movements = kept.withColumn("carregado_em", F.lit(ctx.load_ts))
         writes.append(io.Write(f"trusted_{table}", kept,
                                "newer" if table == "movimento" else "sync",
                                {table: scopes[table]} if table in scopes else {}))
@@ -279,6 +280,8 @@ def _facts(ctx: _Context) -> StepResult:
     out.wrote = t.apply([io.Write("fato_movimentacao_cartao", changes, "upsert")],
                         [io.Mark("fato_movimentacao_cartao", high_water_mark=upto)],
                         ctx.load_ts, check="facts")
+    if after is None and out.read["inserts"] == out.read["changes"]:  # every fact there is
+        ctx.handoff["fato_movimentacao_cartao"] = (changes, None)
     return out
 
 
@@ -293,8 +296,11 @@ def _extract(ctx: _Context) -> StepResult:
     """movimento_flat.csv from the star schema, replaced in one rename (on PostgreSQL
     only the days whose rows changed are rendered again: `read` says how many rows)."""
     cfg, out = ctx.cfg, StepResult("extract")
+    # the facts step of this run loaded every fact there is (a first load): the target
+    # may make a whole file's lines from them
+    facts = ctx.handoff.get("fato_movimentacao_cartao", (None,))[0]
     rows = ctx.target.write_flat(cfg.flat_file, cfg.flat_delimiter, cfg.flat_encoding,
-                                 cfg.timezone)
+                                 cfg.timezone, facts)
     out.wrote = {"movimento_flat": rows}
     out.read = {"rendered": getattr(ctx.target, "flat_rendered", rows)}
     return out

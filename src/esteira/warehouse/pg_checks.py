@@ -36,18 +36,30 @@ def _check_facts(conn: Any, schema: str, loaded: dict[str, Any]) -> None:
     problems = []
     if facts != trusted:
         problems.append(f"{facts} facts for {trusted} trusted movements")
-    changes = rows.landed or rows.table
     for dim in ("associado", "conta", "cartao"):
-        missing = conn.execute(sql.SQL(
-            "SELECT count(*) FROM {} c WHERE NOT EXISTS (SELECT 1 FROM {} d "
-            "WHERE d.{} = c.{})").format(
-            changes, sql.Identifier(schema, f"dim_{dim}"), sql.Identifier(f"sk_{dim}"),
-            sql.Identifier(f"sk_{dim}"))).fetchone()[0]
-        if missing:
+        if missing := _unresolved(conn, schema, rows, dim):
             problems.append(f"{missing} sk_{dim} not in dim_{dim}")
     if problems:
         raise QualityError(
             f"fato_movimentacao_cartao: {'; '.join(problems)}; nothing written")
+
+
+def _unresolved(conn: Any, schema: str, rows: Any, dim: str) -> int:
+    """The changes whose sk_<dim> is not in dim_<dim>: on Sail's rows in hand (Arrow),
+    against the dimension's keys (5M facts: 0.1 s, against 1.3-2 s for each anti-join
+    in PostgreSQL); else in SQL, on the table they are in."""
+    key, table = sql.Identifier(f"sk_{dim}"), sql.Identifier(schema, f"dim_{dim}")
+    if rows.arrow is not None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        keys = pa.array([k for (k,) in conn.execute(
+            sql.SQL("SELECT {} FROM {}").format(key, table))], pa.int64())
+        found = pc.is_in(rows.arrow[f"sk_{dim}"], value_set=keys)  # a null is not found
+        return len(found) - pc.sum(found).as_py() if len(found) else 0
+    return conn.execute(sql.SQL(
+        "SELECT count(*) FROM {} c WHERE NOT EXISTS (SELECT 1 FROM {} d "
+        "WHERE d.{} = c.{})").format(rows.landed or rows.table, table, key, key)).fetchone()[0]
 
 
 def _rows(conn: Any, schema: str, table: str, kept: int | None) -> int:
