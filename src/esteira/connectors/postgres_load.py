@@ -64,12 +64,11 @@ def load_and_apply(
                 sides[name] = side
             else:
                 copies[name] = frame
-        arrows = _through_parquet_at_once(copies, scratch)
         with connect(dsn) as conn, conn.transaction():
             conn.execute("SET LOCAL TimeZone = 'UTC'")
             loaded = {n: Loaded(conn, n, side=sql.Identifier(*s.split(".")))
                       for n, s in sides.items()}
-            loaded.update({n: Loaded(conn, n, frame=f, scratch=scratch, arrow=arrows.get(n))
+            loaded.update({n: Loaded(conn, n, frame=f, scratch=scratch)
                            for n, f in copies.items()})
             result = apply(conn, loaded)
             for side in sides.values():
@@ -86,32 +85,16 @@ def load_and_apply(
         ) from None
 
 
-def _through_parquet_at_once(frames: Mapping[str, DataFrame], scratch: Path | None,
-                             ) -> dict[str, Any]:
-    """Several frames' rows from the engine's Parquet copies (when `scratch` is given),
-    asked for at once, before the transaction opens: each is a few small queries and
-    files, mostly waiting (a run's small tables one after another: 1-1.5 s)."""
-    if scratch is None or len(frames) < 2:
-        return {}
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(min(4, len(frames))) as pool:
-        done = {n: pool.submit(arrow_stream.through_parquet, f, scratch)
-                for n, f in frames.items()}
-        return {n: future.result() for n, future in done.items()}
-
-
 class Loaded:
     """One frame's rows inside load_and_apply's transaction: `table` to select from (the
     JVM engine's side table; on Sail a temporary table, COPYed on first use), or `into`
     a target directly (Sail: one COPY, no table in between)."""
 
     def __init__(self, conn: psycopg.Connection, name: str, *, side: Any = None,
-                 frame: DataFrame | None = None, scratch: Path | None = None,
-                 arrow: Any = None) -> None:
+                 frame: DataFrame | None = None, scratch: Path | None = None) -> None:
         self.conn, self.name, self._table, self.frame = conn, name, side, frame
         self.scratch = scratch  # the engine's Parquet copies go there (through_parquet)
-        self._arrow: Any = arrow  # the frame's rows, when already read
+        self._arrow: Any = None
         self.landed: Any = None  # the table they went into whole, when the caller says so
         self.rows_after: int | None = None  # the target's rows after them, when known
 

@@ -27,7 +27,9 @@ def make_target(settings: Settings, session: SparkSession) -> PostgresTarget | D
         return DeltaTarget(session, cfg.delta_root)
     dsn = with_orphan_check(make_conninfo(endpoints.postgres_dsn(settings),
                                            dbname=cfg.database), cfg.orphan_check_ms)
-    dsn = with_settings(dsn, {"work_mem": cfg.work_mem})
+    # no JIT: it compiled each query over the big tables (60-80 ms each, many per run)
+    # for plans that run for well under a second
+    dsn = with_settings(dsn, {"work_mem": cfg.work_mem, "jit": "off"})
     # the embedded Sail server writes where this process reads: its frames reach the
     # bulk load as Parquet copies (faster than over Spark Connect)
     scratch = settings.home / "warehouse" / "scratch" if settings.engine == "sail" else None
