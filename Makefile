@@ -108,14 +108,15 @@ demo: setup
 	@echo "  ESTEIRA_NOTIFICATIONS__ROOT=$(DEMO)/notifications ESTEIRA_BILLING__ROOT=$(DEMO)/billing $(ESTEIRA) serve"
 	@echo "  then open http://127.0.0.1:8000/ (API: http://127.0.0.1:8000/docs)"
 
-# Two passes: pyspark holds either Connect sessions (sail) or one JVM session per process.
-# The services the suite needs are started first; at the end (pass or fail) only those
-# this run started are stopped: servers that were already running are left alone.
+# Two passes, run at once (deploy/setup/test-both-engines): pyspark holds either Connect
+# sessions (sail) or one JVM session per process. The services the suite needs are started
+# first; at the end (pass or fail) only those this run started are stopped: servers that
+# were already running are left alone.
 TEST_STARTED := .esteira/test-started-services.json
 test: setup
 	$(VENV)/bin/ruff check src tests bench
 	$(ESTEIRA) services up --record $(TEST_STARTED)
-	ESTEIRA_TEST_ENGINE=sail $(VENV)/bin/pytest && ESTEIRA_TEST_ENGINE=spark $(VENV)/bin/pytest; \
+	VENV=$(VENV) deploy/setup/test-both-engines; \
 	  status=$$?; $(ESTEIRA) services down --only-started $(TEST_STARTED); exit $$status
 
 # The jobs on a real local cluster (standalone master, two workers, Spark Connect), compared

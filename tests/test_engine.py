@@ -38,6 +38,17 @@ def test_local_mode_writes_files_through_java_nio(engine: str, spark) -> None:
         "FileSystemBasedCheckpointFileManager")
 
 
+def test_java_options_from_settings_reach_the_driver_jvm(engine: str, spark) -> None:
+    """spark.java_options (the suite sets it: tests/conftest.py) beside esteira's own -D."""
+    if engine != "spark":
+        pytest.skip("a JVM setting")
+    options = spark.conf.get("spark.driver.extraJavaOptions")
+    assert "-XX:+UseSerialGC" in options.split() and "-XX:TieredStopAtLevel=1" in options.split()
+    derby = spark.sql("SELECT reflect('java.lang.System', 'getProperty', "
+                      "'derby.system.home')").collect()[0][0]
+    assert derby is not None and derby.endswith("warehouse")  # the JVM got the line
+
+
 def test_the_nio_file_system_is_for_local_mode_only(tmp_path: Path):
     jar = tmp_path / "hadoop-bare-naked-local-fs-0.1.0.jar"
     jar.touch()

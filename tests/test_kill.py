@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -107,18 +108,26 @@ def _kill_mid_write(argv: list[str], table: Path, env: dict[str, str]) -> bool:
     """Starts `esteira argv`, kills it with SIGKILL as soon as `table` holds a data file
     its log does not have; True when that moment was hit (not the end of the run).
 
-    The process runs in slices of 1 ms between SIGSTOP and SIGCONT and the folder is
-    looked at while it is stopped, so the look never races the write: on a fast
-    machine a small table's files and its commit can land within one poll of a free
-    run (CI once saw the whole write pass between two looks)."""
+    Once the job logs its first write step, the process runs in slices of 1 ms between
+    SIGSTOP and SIGCONT and the folder is looked at while it is stopped, so the look
+    never races the write: on a fast machine a small table's files and its commit can
+    land within one poll of a free run (CI once saw the whole write pass between two
+    looks)."""
     before = _data_files(table)
     version = delta_version(table)
-    proc = subprocess.Popen([str(ESTEIRA), "--engine", ENGINE, *argv], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    log = Path(tempfile.mkstemp(prefix="esteira-killed-", suffix=".log")[1])
+    with log.open("wb") as err:
+        proc = subprocess.Popen([str(ESTEIRA), "--engine", ENGINE, *argv], env=env,
+                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
     group = proc.pid  # the process group: on the JVM engine the JVM is a child process
     try:
         deadline = time.monotonic() + 600
+        # Free until the job logs its first write step (the start-up and the reads, in
+        # slices, were most of the JVM runs' time); the table is looked at from then on.
+        while proc.poll() is None and time.monotonic() < deadline:
+            if WRITE_STEP in log.read_bytes():
+                break
+            time.sleep(0.001)
         while proc.poll() is None and time.monotonic() < deadline:
             os.killpg(group, signal.SIGSTOP)
             try:
@@ -135,6 +144,7 @@ def _kill_mid_write(argv: list[str], table: Path, env: dict[str, str]) -> bool:
         if proc.poll() is None:
             os.killpg(group, signal.SIGKILL)
             proc.wait()
+        log.unlink()
 
 
 def _kill_until_mid_write(argv: list[str], table: Path, env: dict[str, str],
@@ -155,6 +165,7 @@ def _kill_until_mid_write(argv: list[str], table: Path, env: dict[str, str],
 
 
 ATTEMPTS = 5
+WRITE_STEP = b" - INFO - Writing "  # the progress line every job logs as a write step starts
 
 
 @pytest.mark.parametrize("system", list(SYSTEMS))

@@ -202,7 +202,8 @@ def _jvm_session(settings: Settings) -> SparkSession:
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
         "spark.databricks.delta.snapshotPartitions": "2",
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={warehouse}",
+        "spark.driver.extraJavaOptions": " ".join(
+            filter(None, [f"-Dderby.system.home={warehouse}", settings.spark.java_options])),
         **local_fs_conf(master, jars),
         **loopback_driver_conf(master),
         # s3a:// (hadoop-aws) from the AWS_* environment

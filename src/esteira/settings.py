@@ -47,6 +47,8 @@ class SparkSettings(BaseModel):
     master: str = "local[*]"
     remote: str | None = Field(None, description="Spark Connect URL, e.g. sc://host:15002")
     driver_memory: str = "4g"
+    java_options: str = Field("", description="added to the driver JVM's options, e.g. "
+                              "'-XX:+UseSerialGC -XX:TieredStopAtLevel=1' for short runs")
     conf: dict[str, str] = Field(default_factory=dict)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
 from .conftest import Warehouse, ts
 
 HEADER = [
@@ -46,6 +48,7 @@ def _flat(wh: Warehouse) -> list[list[str]]:
         return list(csv.reader(fh))
 
 
+@pytest.mark.jvm_delta  # the Delta target's whole chain, thrice, on the JVM engine too
 def test_facts_corrections_unknown_members_calendar_and_flat_file(wh: Warehouse, target):
     from decimal import Decimal
 

@@ -1,4 +1,5 @@
-"""dim_associado (SCD type 2) across runs, on both targets and both engines.
+"""dim_associado (SCD type 2) across runs, on both targets and engines (Delta on the JVM:
+test_facts, `jvm_delta`).
 
 Three loads with changes between them, then a rerun with none. Every expected version is
 written out by hand below (times are the source's, 09:00-03 = 12:00 UTC).

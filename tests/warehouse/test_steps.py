@@ -1,6 +1,7 @@
 """Steps run alone, then the whole chain: a step that takes the movements the previous
 step of the same run just committed (instead of reading them back) must still get
-every movement loaded before and not yet carried on, on both targets and engines."""
+every movement loaded before and not yet carried on, on both targets and engines (Delta
+on the JVM: test_facts, `jvm_delta`)."""
 
 from __future__ import annotations
 
