@@ -43,6 +43,7 @@ from pathlib import Path
 from common import base_parser, check, spread
 
 from esteira.connectors import kafka as kafka_io
+from esteira.connectors import kafka_topics
 from esteira.datagen.notifications import Spec, Tally, produce
 from esteira.engine import get_session
 from esteira.services import kafka as kafka_service
@@ -83,7 +84,7 @@ class Trial:
         self.proc: subprocess.Popen | None = None
 
     def start_stream(self, *extra: str) -> None:
-        kafka_io.create_topic(self.bootstrap, self.topic, PARTITIONS)
+        kafka_topics.create_topic(self.bootstrap, self.topic, PARTITIONS)
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -176,7 +177,7 @@ class Trial:
                 self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
-        kafka_io.delete_topics(self.bootstrap, [self.topic])
+        kafka_topics.delete_topics(self.bootstrap, [self.topic])
 
 
 def throughput_step(work: Path, rate: float, seconds: float, trigger: float) -> dict:

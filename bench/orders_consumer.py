@@ -46,7 +46,7 @@ from common import base_parser, check, spread
 from confluent_kafka import Consumer
 
 from esteira import endpoints
-from esteira.connectors import kafka
+from esteira.connectors import kafka_topics
 from esteira.datagen.orders import write_orders
 from esteira.orders.config import OrdersSettings
 from esteira.orders.produce import ProduceRequest, produce
@@ -210,7 +210,7 @@ def measure(rows: int, repeat: int, work: Path, label: str,
         with psycopg.connect(dsn, autocommit=True) as conn:
             for schema in schemas:
                 conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        kafka.delete_topics(bootstrap, [topic, f"{topic}.dlq"])
+        kafka_topics.delete_topics(bootstrap, [topic, f"{topic}.dlq"])
     return {"produce_s": produce_s, **runs}
 
 

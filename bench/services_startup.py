@@ -23,6 +23,7 @@ from pathlib import Path
 from common import base_parser, check, print_checks, spread
 
 from esteira.connectors import kafka as kafka_io
+from esteira.connectors import kafka_topics
 from esteira.services import kafka, postgres
 from esteira.services.local import free_port
 from esteira.settings import load_settings
@@ -83,7 +84,7 @@ def main() -> None:
 
 
 def round_trip(bootstrap: str, count: int) -> float:
-    kafka_io.create_topic(bootstrap, "bench", partitions=4)
+    kafka_topics.create_topic(bootstrap, "bench", partitions=4)
     payload = b"x" * 200
     start = time.perf_counter()
     kafka_io.produce(bootstrap, "bench", ((str(i).encode(), payload) for i in range(count)))

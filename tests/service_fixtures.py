@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from esteira import endpoints
-from esteira.connectors import kafka as kafka_io
+from esteira.connectors import kafka_topics
 from esteira.connectors import postgres as pg
 from esteira.services import kafka as kafka_service
 from esteira.services import postgres as pg_service
@@ -62,12 +62,12 @@ def kafka_topic(
     def make(partitions: int = 1, create: bool = True) -> str:
         name = _unique(request, "t_", 60).replace("_", "-")
         if create:
-            kafka_io.create_topic(kafka_bootstrap, name, partitions)
+            kafka_topics.create_topic(kafka_bootstrap, name, partitions)
         made.append(name)
         return name
 
     yield make
-    kafka_io.delete_topics(kafka_bootstrap, made)
+    kafka_topics.delete_topics(kafka_bootstrap, made)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from esteira.connectors import kafka
+from esteira.connectors import kafka, kafka_topics
 from esteira.errors import ServiceError
 
 MESSAGES = [
@@ -38,8 +38,9 @@ def test_topics_are_created_with_partitions_and_log_append_time(
 ) -> None:
     topic = kafka_topic(partitions=4)
 
-    assert kafka.describe_partitions(kafka_bootstrap, topic) == 4
-    assert kafka.topic_config(kafka_bootstrap, topic)["message.timestamp.type"] == "LogAppendTime"
+    assert kafka_topics.describe_partitions(kafka_bootstrap, topic) == 4
+    config = kafka_topics.topic_config(kafka_bootstrap, topic)
+    assert config["message.timestamp.type"] == "LogAppendTime"
 
 
 def test_creating_an_existing_topic_is_idempotent_unless_partitions_differ(
@@ -47,9 +48,9 @@ def test_creating_an_existing_topic_is_idempotent_unless_partitions_differ(
 ) -> None:
     topic = kafka_topic(partitions=2)
 
-    kafka.create_topic(kafka_bootstrap, topic, 2)  # same shape: fine
+    kafka_topics.create_topic(kafka_bootstrap, topic, 2)  # same shape: fine
     with pytest.raises(ServiceError, match=f"{topic} exists with 2 partitions, not 5"):
-        kafka.create_topic(kafka_bootstrap, topic, 5)
+        kafka_topics.create_topic(kafka_bootstrap, topic, 5)
 
 
 def test_a_consumer_group_resumes_after_its_committed_offset(kafka_bootstrap, kafka_topic) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from esteira import cli
 from esteira.connectors import kafka as kafka_io
+from esteira.connectors import kafka_topics
 from esteira.notifications.schemas import FIELDS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,8 +63,8 @@ def test_produce_sends_what_it_reports_to_a_log_append_time_topic(
     assert code == 0, out + err
     assert "registros enviados" in out and "1.000" in out  # the result, on stdout
     assert "registros enviados" not in err
-    assert kafka_io.describe_partitions(kafka_bootstrap, topic) == 3
-    assert kafka_io.topic_config(kafka_bootstrap, topic)["message.timestamp.type"] == \
+    assert kafka_topics.describe_partitions(kafka_bootstrap, topic) == 3
+    assert kafka_topics.topic_config(kafka_bootstrap, topic)["message.timestamp.type"] == \
         "LogAppendTime"
     tally = json.loads(expected.read_text())
     records = kafka_io.consume(kafka_bootstrap, topic, 1000, timeout=60)

@@ -23,7 +23,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from esteira import endpoints
-from esteira.connectors import kafka
+from esteira.connectors import kafka_topics
 from esteira.datagen.notifications import Spec, Tally, produce
 from esteira.notifications import job
 from esteira.services import kafka as kafka_service
@@ -69,7 +69,7 @@ def test_the_stream_rides_out_a_30_s_broker_outage_and_gold_ends_exact(
     try:
         bootstrap = endpoints.kafka_bootstrap(settings)
         port = int(bootstrap.rsplit(":", 1)[1])
-        kafka.create_topic(bootstrap, topic, 3)
+        kafka_topics.create_topic(bootstrap, topic, 3)
         spec = Spec(rate=20, duration=90, customers=6, start=datetime(2020, 2, 3, 14, tzinfo=UTC),
                     duplicates=0.05, late=0.03, bad=0.02, seed=13)
         tallies: list[Tally] = []

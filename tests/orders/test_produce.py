@@ -7,7 +7,7 @@ import json
 
 from canaries import CPF, EMAIL, NAME, PHONE, assert_no_canary
 from esteira import cli
-from esteira.connectors import kafka
+from esteira.connectors import kafka, kafka_topics
 from esteira.orders.produce import DLQ_LINE
 
 HEADER = "Order_ID,DATA,cliente,produto,categoria,Quantidade,preco,total,UF,Cidade,canal,Status"
@@ -71,4 +71,4 @@ def test_an_export_without_pedido_id_sends_nothing(kafka_bootstrap, kafka_topic,
     err = capsys.readouterr().err
     assert "line 1 (header): missing column(s) pedido_id" in err
     assert_no_canary(err, "stderr")
-    assert topic not in kafka.admin(kafka_bootstrap).list_topics(timeout=10).topics
+    assert topic not in kafka_topics.admin(kafka_bootstrap).list_topics(timeout=10).topics

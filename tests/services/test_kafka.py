@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from esteira.connectors import kafka as kafka_io
+from esteira.connectors import kafka_topics
 from esteira.errors import ServiceError
 from esteira.services import kafka
 from esteira.services.local import free_port, port_answers, read_state
@@ -37,7 +38,7 @@ def _lifecycle(settings, taken: int) -> None:
     outside = _outward_address()
     if outside:  # loopback only: the machine's network address must not reach the broker
         assert not port_answers(first.port, outside)
-    kafka_io.create_topic(bootstrap, "pedidos", partitions=2)
+    kafka_topics.create_topic(bootstrap, "pedidos", partitions=2)
     kafka_io.produce(bootstrap, "pedidos", [(b"1", b"pedido 1"), (b"2", b"pedido 2")])
 
     second = kafka.up(settings)

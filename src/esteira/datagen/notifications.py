@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from esteira.connectors import kafka
+from esteira.connectors import kafka, kafka_topics
 from esteira.notifications.schemas import FIELDS
 
 log = logging.getLogger(__name__)
@@ -263,7 +263,7 @@ def produce(bootstrap: str, topic: str, spec: Spec, *, partitions: int,
             send_rate: float | None) -> Tally:
     """Sends spec.total records to `topic` (created with `partitions` when missing), at
     most `send_rate` a second; returns the tally (what was sent, what gold must hold)."""
-    kafka.ensure_topic(bootstrap, topic, partitions)
+    kafka_topics.ensure_topic(bootstrap, topic, partitions)
     client = kafka.bulk_producer(bootstrap)
     deliveries = kafka.Deliveries(client, topic)
     gen = Generator(spec)

@@ -20,7 +20,7 @@ from pathlib import Path
 from pyspark.sql import Row, SparkSession
 
 from esteira import endpoints, streaming
-from esteira.connectors import kafka
+from esteira.connectors import kafka_topics
 from esteira.errors import EngineError
 from esteira.notifications import io, transforms
 from esteira.notifications.micro_batch import MicroBatch, StreamResult
@@ -41,7 +41,7 @@ def run(settings: Settings, session: SparkSession, request: StreamRequest) -> St
     require_spark(settings)
     cfg = settings.notifications
     bootstrap = endpoints.kafka_bootstrap(settings)
-    kafka.ensure_topic(bootstrap, cfg.topic, cfg.partitions)
+    kafka_topics.ensure_topic(bootstrap, cfg.topic, cfg.partitions)
     t = io.tables(cfg, settings.home)
     body = MicroBatch(settings, t, t.app_id())
     io.build_missing_rollup(session, t, body.app_id, transforms.rollup_of_gold)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from esteira import endpoints
-from esteira.connectors import kafka
+from esteira.connectors import kafka, kafka_topics
 from esteira.errors import InputError
 from esteira.settings import Settings
 
@@ -58,7 +58,7 @@ def stream_health(settings: Settings) -> StreamHealth:
     if started is None:
         raise InputError(str(checkpoint), "no committed batch: the stream has not run here")
     bootstrap = endpoints.kafka_bootstrap(settings)
-    partitions = kafka.describe_partitions(bootstrap, cfg.topic)
+    partitions = kafka_topics.describe_partitions(bootstrap, cfg.topic)
     client = kafka.consumer(bootstrap)
     try:
         behind = 0

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import tenacity
 
-from esteira.connectors import files, kafka
+from esteira.connectors import files, kafka, kafka_topics
 from esteira.errors import ConfigError, InputError, ServiceError
 from esteira.orders.config import OrdersSettings
 from esteira.orders.schemas import EVENT_TIME, FIELDS
@@ -102,7 +102,7 @@ def extract(cfg: OrdersSettings, home: Path, request: ExtractRequest, bootstrap:
     if request.out is not None:
         _write_csv(rows, request.out)
     elif rows:
-        kafka.ensure_topic(bootstrap or "", cfg.topic, cfg.partitions)
+        kafka_topics.ensure_topic(bootstrap or "", cfg.topic, cfg.partitions)
         kafka.produce(bootstrap or "", cfg.topic,
                       ((str(r["pedido_id"]).encode(), json.dumps(r, ensure_ascii=False).encode())
                        for r in rows))

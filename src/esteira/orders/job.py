@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 
 from esteira import endpoints, streaming
-from esteira.connectors import delta, kafka
+from esteira.connectors import delta, kafka_topics
 from esteira.errors import ConfigError, EngineError, InputError
 from esteira.orders import io, transforms
 from esteira.orders.config import OrdersSettings
@@ -82,8 +82,8 @@ def consume(settings: Settings, session: SparkSession, request: ConsumeRequest) 
     cfg = settings.orders
     bootstrap = endpoints.kafka_bootstrap(settings)
     dsn = endpoints.postgres_dsn(settings)
-    kafka.ensure_topic(bootstrap, cfg.topic, cfg.partitions)
-    kafka.ensure_topic(bootstrap, cfg.dlq_topic, 1)
+    kafka_topics.ensure_topic(bootstrap, cfg.topic, cfg.partitions)
+    kafka_topics.ensure_topic(bootstrap, cfg.dlq_topic, 1)
     t = io.ensure_tables(dsn, cfg)
     checkpoint = cfg.folder(settings.home).resolve() / "checkpoint"
     app_id = delta.stable_app_id(checkpoint, "esteira-orders")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from esteira.connectors import kafka
+from esteira.connectors import kafka, kafka_topics
 from esteira.errors import ConfigError, InputError, ServiceError
 from esteira.logs import console
 from esteira.orders import transforms
@@ -73,8 +73,8 @@ def produce(bootstrap: str, cfg: OrdersSettings, request: ProduceRequest,
             show_progress: bool = True) -> ProduceResult:
     """Sends every row of the export; returns delivered/failed counts and broken lines."""
     layout = _layout(request.csv, cfg)
-    kafka.ensure_topic(bootstrap, request.topic, cfg.partitions)
-    kafka.ensure_topic(bootstrap, cfg.dlq_topic, 1)
+    kafka_topics.ensure_topic(bootstrap, request.topic, cfg.partitions)
+    kafka_topics.ensure_topic(bootstrap, cfg.dlq_topic, 1)
     result = ProduceResult()
     client = kafka.bulk_producer(bootstrap)
     counted = _Counter(result)
