@@ -26,9 +26,11 @@ pytest_plugins = ["service_fixtures"]  # kafka_bootstrap, kafka_topic, pg_connin
 
 # Tiny test frames: fewer shuffle partitions make JVM stages much cheaper.
 os.environ.setdefault("ESTEIRA_SHUFFLE_PARTITIONS", "2")
-# Short JVMs (every CLI child process of the JVM pass starts one): the serial collector
+# Short JVMs (the child processes tests start: killed runs, streams): the serial collector
 # and C1 alone took 15-30% off a cold session + write + MERGE on 2 cores (3 Dec 2026:
-# 36-58 s against 52-70 s), where G1 and C2 compete with the driver for the cores.
+# 36-58 s against 52-70 s), where G1 and C2 compete with the driver for the cores. The
+# suite's own JVM lives for the whole pass and keeps the defaults (`spark` below): with
+# these options two notifications test files took 219 s against 186 s.
 os.environ.setdefault("ESTEIRA_SPARK__JAVA_OPTIONS", "-XX:+UseSerialGC -XX:TieredStopAtLevel=1")
 
 ENGINE = os.environ.get("ESTEIRA_TEST_ENGINE", os.environ.get("ESTEIRA_TEST_ENGINES", "sail"))
@@ -55,7 +57,8 @@ def engine(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def spark(engine: str) -> Iterator[SparkSession]:
-    session = get_session(load_settings(engine=engine, home=REPO / ".esteira"))
+    session = get_session(load_settings(engine=engine, home=REPO / ".esteira",
+                                        spark={"java_options": ""}))
     yield session
 
 

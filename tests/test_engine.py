@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,15 +41,29 @@ def test_local_mode_writes_files_through_java_nio(engine: str, spark) -> None:
         "FileSystemBasedCheckpointFileManager")
 
 
-def test_java_options_from_settings_reach_the_driver_jvm(engine: str, spark) -> None:
-    """spark.java_options (the suite sets it: tests/conftest.py) beside esteira's own -D."""
+def test_java_options_from_settings_reach_the_driver_jvm(engine: str, tmp_path: Path) -> None:
+    """spark.java_options (the suite sets them for its child processes: tests/conftest.py)
+    beside esteira's own -D, in a JVM of its own: its GC says which collector runs."""
     if engine != "spark":
         pytest.skip("a JVM setting")
-    options = spark.conf.get("spark.driver.extraJavaOptions")
-    assert "-XX:+UseSerialGC" in options.split() and "-XX:TieredStopAtLevel=1" in options.split()
-    derby = spark.sql("SELECT reflect('java.lang.System', 'getProperty', "
-                      "'derby.system.home')").collect()[0][0]
-    assert derby is not None and derby.endswith("warehouse")  # the JVM got the line
+    script = (
+        "from esteira.engine import get_session\n"
+        "from esteira.settings import load_settings\n"
+        "s = get_session(load_settings(engine='spark'))\n"
+        "print(s.conf.get('spark.driver.extraJavaOptions'))\n"
+        "print(s.sql(\"SELECT reflect('java.lang.System', 'getProperty', "
+        "'derby.system.home')\").collect()[0][0])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPARK_CONNECT")}
+    env["ESTEIRA_HOME"] = str(Path(__file__).resolve().parents[1] / ".esteira")
+    env["ESTEIRA_SPARK__JAVA_OPTIONS"] = "-XX:+UseSerialGC -Desteira.probe=1"
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    options, derby = out.strip().splitlines()[-2:]
+    assert "-XX:+UseSerialGC" in options.split() and "-Desteira.probe=1" in options.split()
+    assert derby.endswith("warehouse")  # esteira's own -D reached the JVM beside them
 
 
 def test_the_nio_file_system_is_for_local_mode_only(tmp_path: Path):
