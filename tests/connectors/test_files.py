@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
+import threading
 from datetime import date
 from decimal import Decimal
 
 import pyarrow.parquet as pq
 import pytest
 
-from esteira.connectors.files import replace_folder, write_single_file, write_text
+from esteira.connectors.files import replace_folder, swap_in, write_single_file, write_text
 from esteira.connectors.staging import StagingArea
 
 
@@ -74,3 +75,21 @@ def test_an_explicit_format_wins_over_the_suffix(people, tmp_path):
     out = tmp_path / "averages.parquet"
     write_single_file(people.orderBy("id"), out, fmt="csv")
     assert out.read_text(encoding="utf-8").startswith("id,nome,valor,dia\n")
+
+
+def test_swap_in_replaces_a_file_in_one_step_and_leaves_nothing_behind(tmp_path):
+    path, tmp = tmp_path / "movimento_flat.csv", tmp_path / ".movimento_flat.csv.new"
+    path.write_bytes(b"velho\n" * 1000)
+    tmp.write_bytes(b"novo\n")
+    with path.open("rb") as reader:  # a reader that opened the old file keeps it whole
+        swap_in(tmp, path)
+        assert reader.read() == b"velho\n" * 1000
+    assert path.read_bytes() == b"novo\n"
+    for thread in threading.enumerate():  # the old file's unlink, when it ran in one
+        if thread.name == "esteira-unlink":
+            thread.join()
+    assert [p.name for p in tmp_path.iterdir()] == ["movimento_flat.csv"]
+
+    tmp.write_bytes(b"primeiro\n")  # no file there yet: a plain rename
+    swap_in(tmp, tmp_path / "outro.csv")
+    assert (tmp_path / "outro.csv").read_bytes() == b"primeiro\n" and not tmp.exists()

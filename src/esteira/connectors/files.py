@@ -10,13 +10,16 @@ esteira.connectors.staging.
 from __future__ import annotations
 
 import csv
+import ctypes
+import functools
 import io
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 import pyarrow as pa
 from pyarrow import csv as pa_csv
@@ -210,6 +213,40 @@ def write_text(path: Path, text: str) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def swap_in(tmp: Path, path: Path) -> None:
+    """`tmp` renamed over `path` in one step (a reader sees the old file or the new one).
+
+    A large file replaces its previous version by exchanging the two names (Linux's
+    renameat2 RENAME_EXCHANGE) and unlinking the old one in a thread: a plain rename
+    over a file on ext4 makes the kernel allocate the new file's delayed blocks first
+    (0.64-0.76 s for 700 MB here), and unlinking 700 MB takes another 0.3 s. Elsewhere
+    (no renameat2, a file system without exchange, no previous file), os.replace."""
+    if path.exists() and _exchange(tmp, path):
+        old = _beside(path)
+        os.rename(tmp, old)  # a fresh name: the next write may reuse `tmp` at once
+        threading.Thread(target=old.unlink, kwargs={"missing_ok": True},
+                         name="esteira-unlink").start()
+        return
+    os.replace(tmp, path)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swaps the two names atomically; False when this system cannot."""
+    renameat2 = getattr(_libc(), "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_cwd, exchange = -100, 2  # AT_FDCWD, RENAME_EXCHANGE
+    return renameat2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), exchange) == 0
+
+
+@functools.cache
+def _libc() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
 
 
 def replace_folder(df: DataFrame, path: Path, fmt: Literal["parquet"] = "parquet") -> None:

@@ -9,6 +9,8 @@ of an error message (`describe` prints a DSN without it).
 from __future__ import annotations
 
 import logging
+import uuid
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -90,6 +92,8 @@ def read_table(
                        upperBound=str(highest + 1), numPartitions=str(parts))
     source = table or "query"
     for attempt in (1, 2):
+        if session in _SAIL_JDBC:  # this read's schema asked once (sail_jdbc.py)
+            options[READ_TOKEN] = uuid.uuid4().hex
         try:
             frame = session.read.format("jdbc").options(**options).load()
             frame.schema  # noqa: B018 - analyse now, so a missing table fails here
@@ -105,15 +109,20 @@ def read_table(
 
 
 NO_JDBC = "No data source found for: jdbc"
+READ_TOKEN = "esteira.read"  # an option pysail ignores: one value per read (sail_jdbc.py)
+_SAIL_JDBC: weakref.WeakSet[SparkSession] = weakref.WeakSet()  # sessions with it registered
+
+
 def _register_sail_jdbc(session: SparkSession) -> None:
     try:
-        from pysail.spark.datasource.jdbc import JdbcDataSource
+        from esteira.connectors.sail_jdbc import OnceJdbcDataSource
     except ImportError as exc:
         raise ServiceError(
             f"engine sail reads PostgreSQL through pysail's JDBC source, which needs "
             f"connectorx ({exc}): pip install -e . in the venv"
         ) from None
-    session.dataSource.register(JdbcDataSource)
+    session.dataSource.register(OnceJdbcDataSource)
+    _SAIL_JDBC.add(session)
 
 
 def column_types(conn: psycopg.Connection, table: str) -> dict[str, str]:

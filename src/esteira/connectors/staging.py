@@ -59,6 +59,11 @@ class StagingArea:
         schema = df.schema
         df.write.mode("overwrite").option("compression", "snappy").parquet(str(path))
         staged = self.session.read.schema(schema).parquet(str(path))
+        if getattr(staged, "_cached_schema", False) is None:  # Spark Connect's client
+            # (pyspark pinned) asks the server for a frame's schema on first use: 25-60 ms
+            # a time on Sail, a dozen times a warehouse step; a copy's is the one it was
+            # written with
+            staged._cached_schema = schema
         _COPIES[staged] = path
         return staged
 

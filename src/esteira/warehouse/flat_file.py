@@ -31,6 +31,7 @@ from typing import Any
 
 from psycopg import IsolationLevel, sql
 
+from esteira.connectors import files
 from esteira.connectors import postgres as pg
 from esteira.errors import EsteiraError
 from esteira.warehouse import flat_bytes, flat_render
@@ -79,7 +80,7 @@ def write(dsn: str, schema: str, path: Path, delimiter: str, encoding: str,
                         if engine_lines is not None else flat_render.write_whole(
                             conn, flat_render.Whole(dsn, render, parts), tmp, every_day))
             conn.rollback()
-        os.replace(tmp, path)
+        files.swap_in(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     _commit(dsn, schema, path, params, days or None, pending)
@@ -216,7 +217,7 @@ def _write_whole_reencoded(dsn: str, schema: str, path: Path, delimiter: str, en
             for line in src:
                 dst.write(line)
                 rows += 1
-        os.replace(tmp, path)
+        files.swap_in(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
         rendered.unlink(missing_ok=True)

@@ -107,6 +107,10 @@ def apply_write(conn: Any, schema: str, w: Write, rows: Loaded) -> int:
         "UPDATE {} t SET {} FROM {} s WHERE s._acao = 'U' AND {}").format(
         target, sets, source, match)).rowcount
     inserted = conn.execute(sql.SQL("{} WHERE s._acao = 'I'{}").format(insert, order)).rowcount
+    if w.table in LAID_OUT and inserted:
+        # a new day lies past the statistics' last one: planned for 1 row, the extract's
+        # render of 257,000 rows took nested loops (4.2 s instead of 1.4 s); 0.27 s
+        conn.execute(sql.SQL("ANALYZE {} (sk_data)").format(target))
     rows.rows_after = grown(conn, schema, w.table, inserted)
     return updated + inserted
 
