@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructField, StructType
 
 # staged frame -> its Parquet folder, while the frame lives (see parquet_copy)
 _COPIES: weakref.WeakKeyDictionary[DataFrame, Path] = weakref.WeakKeyDictionary()
@@ -62,8 +63,9 @@ class StagingArea:
         if getattr(staged, "_cached_schema", False) is None:  # Spark Connect's client
             # (pyspark pinned) asks the server for a frame's schema on first use: 25-60 ms
             # a time on Sail, a dozen times a warehouse step; a copy's is the one it was
-            # written with
-            staged._cached_schema = schema
+            # written with, every column nullable (as JVM Spark reads any file)
+            staged._cached_schema = StructType(
+                [StructField(f.name, f.dataType, True, f.metadata) for f in schema])
         _COPIES[staged] = path
         return staged
 
