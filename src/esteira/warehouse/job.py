@@ -20,7 +20,7 @@ from esteira.errors import EsteiraError
 from esteira.logs import step
 from esteira.runlog import Run, track_run
 from esteira.settings import Settings
-from esteira.warehouse import io, scd2, source, targets, transforms
+from esteira.warehouse import dim_data, io, scd2, source, targets, transforms
 from esteira.warehouse.config import WarehouseSettings
 from esteira.warehouse.delta_target import DeltaTarget
 from esteira.warehouse.pg_target import PostgresTarget
@@ -228,8 +228,8 @@ def _dims(ctx: _Context) -> StepResult:
         import holidays
 
         days = holidays.country_holidays("BR", years=range(first.year, last.year + 1))
-        rows = transforms.calendar_rows(first, last, dict(days))
-        calendar = ctx.session.createDataFrame(rows, transforms.DIM_DATA_SCHEMA)
+        rows = dim_data.calendar_rows(first, last, dict(days))
+        calendar = ctx.session.createDataFrame(rows, dim_data.DIM_DATA_SCHEMA)
         writes.append(io.Write("dim_data", calendar, "missing"))
     marks = [io.Mark(w.table, high_water_mark=upto if w.table == "dim_data" else None)
              for w in writes]

@@ -19,6 +19,13 @@ from esteira.connectors import arrow_stream, postgres_load
 from esteira.connectors import postgres as pg
 from esteira.warehouse import flat_file, flat_lines, pg_apply, pg_checks
 from esteira.warehouse.io import Check, FactInputs, Mark, Write
+from esteira.warehouse.pg_sql import (
+    IDS_LIMIT,
+    NARROW_LIMIT,
+    SCD2_CANDIDATES,
+    between,
+    ids_literal,
+)
 from esteira.warehouse.schemas import (
     CONTROL,
     DDL,
@@ -106,7 +113,7 @@ class PostgresTarget:
         """The ids of a small table whose raw rows changed since trusted last cleaned it
         (trusted_pendente, noted by the raw step), with those it rejected then (a rule
         may pass now); None when the whole table must be cleaned: never cleaned yet, the
-        raw step replaced it, or more than _NARROW_LIMIT ids."""
+        raw step replaced it, or more than NARROW_LIMIT ids."""
         s = sql.Identifier(self.schema).as_string(None)
         with pg.connect(self.dsn) as conn:
             cleaned = conn.execute(f"SELECT EXISTS (SELECT 1 FROM {s}.{CONTROL} WHERE tabela = "
@@ -119,16 +126,16 @@ class PostgresTarget:
                 f"SELECT id FROM {s}.{TRUSTED_PENDING} WHERE tabela = %(t)s UNION "
                 f"SELECT id::bigint FROM {s}.trusted_rejeitos WHERE tabela = %(t)s "
                 "AND id ~ '^-?[0-9]{1,18}$'", {"t": entity})]
-        return None if len(ids) > _NARROW_LIMIT else ids
+        return None if len(ids) > NARROW_LIMIT else ids
 
     def raw_rows(self, entity: str, ids: list[int] | None) -> DataFrame:
         """raw_<entity>: whole, or the rows of `ids` and those without an id."""
         if ids is None:
             return self.read(f"raw_{entity}")
-        return self.read(f"raw_{entity}", f"id IS NULL OR id = ANY({_ids(ids)})")
+        return self.read(f"raw_{entity}", f"id IS NULL OR id = ANY({ids_literal(ids)})")
 
     def raw_movements(self, after: datetime | None, upto: datetime | None) -> DataFrame:
-        return self.read("raw_movimento", _between("ingerido_em", after, upto))
+        return self.read("raw_movimento", between("ingerido_em", after, upto))
 
     def fact_inputs(self, after: datetime | None, upto: datetime | None) -> FactInputs:
         """Trusted movements loaded in (after, upto]; those of associados whose versions
@@ -140,7 +147,7 @@ class PostgresTarget:
         the few others by id (a literal of every id made each read 1.4 s instead of
         0.5 s for 88,000 movements)."""
         if after is None:  # the first load: every movement, no fact to compare with yet
-            return FactInputs(self.read("trusted_movimento", _between("carregado_em", None, upto)),
+            return FactInputs(self.read("trusted_movimento", between("carregado_em", None, upto)),
                               self.read("fato_movimentacao_cartao"), *self._dims())
         s = sql.Identifier(self.schema).as_string(None)
         others = (f"SELECT id_movimento FROM {s}.fato_movimentacao_cartao "
@@ -159,8 +166,8 @@ class PostgresTarget:
             if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {s}.{FACTS_PENDING})").fetchone()[0]:
                 others += f" UNION {moved}"
             ids = [r[0] for r in conn.execute(others)]
-            chosen = (f"({_between('carregado_em', after, upto)}) OR id "
-                      + (f"IN ({others})" if len(ids) > _IDS_LIMIT else f"= ANY({_ids(ids)})"))
+            by_id = f"IN ({others})" if len(ids) > IDS_LIMIT else f"= ANY({ids_literal(ids)})"
+            chosen = f"({between('carregado_em', after, upto)}) OR id {by_id}"
             dims = self._dims(conn, chosen)
         return FactInputs(self.read("trusted_movimento", chosen),
                           self.read("fato_movimentacao_cartao", "id_movimento IN (SELECT id "
@@ -177,9 +184,9 @@ class PostgresTarget:
             "SELECT array_agg(DISTINCT c.id_cartao), array_agg(DISTINCT c.id_conta), "
             f"array_agg(DISTINCT c.id_associado) FROM {s}.dim_cartao c WHERE c.id_cartao IN "
             f"(SELECT id_cartao FROM {s}.trusted_movimento WHERE {chosen})").fetchone()
-        return (self.read("dim_cartao", f"id_cartao = ANY({_ids(cards or [])})"),
-                self.read("dim_conta", f"id_conta = ANY({_ids(accounts or [])})"),
-                self.read("dim_associado", f"id_associado = ANY({_ids(associados or [])})"))
+        return (self.read("dim_cartao", f"id_cartao = ANY({ids_literal(cards or [])})"),
+                self.read("dim_conta", f"id_conta = ANY({ids_literal(accounts or [])})"),
+                self.read("dim_associado", f"id_associado = ANY({ids_literal(associados or [])})"))
 
     def write_flat(self, path: Path, delimiter: str, encoding: str, timezone: str,
                    facts: DataFrame | None = None) -> int:
@@ -201,9 +208,9 @@ class PostgresTarget:
 
     def scd2_inputs(self, unknown: int) -> tuple[DataFrame, DataFrame, int | None]:
         """dim_associado's versions and trusted_associado's events of only the associados
-        whose versions may change (`_SCD2_CANDIDATES`, a superset), with the largest
+        whose versions may change (`SCD2_CANDIDATES`, a superset), with the largest
         surrogate key; the whole tables on a first load."""
-        return self._narrowed("associado", _SCD2_CANDIDATES, unknown)
+        return self._narrowed("associado", SCD2_CANDIDATES, unknown)
 
     def type1_inputs(self, entity: str, attrs: list[str],
                      unknown: int) -> tuple[DataFrame, DataFrame, int | None]:
@@ -232,9 +239,9 @@ class PostgresTarget:
                                       .format(sql.Identifier(sk), sql.Identifier(self.schema, dim),
                                               sql.Identifier(sk)), (unknown,)).fetchone()
             ids = [r[0] for r in conn.execute(candidates)] if known else []
-        if not known or len(ids) > _NARROW_LIMIT:  # first load, or most rows may change
+        if not known or len(ids) > NARROW_LIMIT:  # first load, or most rows may change
             return self.read(dim), self.read(trusted), None
-        chosen = _ids(ids)
+        chosen = ids_literal(ids)
         return (self.read(dim, f"{key} = ANY({chosen})"),
                 self.read(trusted, f"id = ANY({chosen})"), top or 0)
 
@@ -246,7 +253,7 @@ class PostgresTarget:
         local days (a zone's offset moves by less than a day, so no other can be
         earlier or later): 5M movements 2.7-3.7 s converted whole, 1.2 s so (two scans)."""
         t = sql.Identifier(self.schema, "trusted_movimento")
-        where = sql.SQL(_between("carregado_em", since, None))
+        where = sql.SQL(between("carregado_em", since, None))
         d = sql.Identifier(self.schema, "dim_data")
         with pg.connect(self.dsn) as conn:
             lo, hi = conn.execute(sql.SQL(
@@ -283,38 +290,3 @@ class PostgresTarget:
         frames = {w.table: w.frame for w in writes}
         return postgres_load.load_and_apply(self.dsn, frames, work, schema=self.schema,
                                             batch_size=self.batch_size, scratch=self.scratch)
-
-
-def _ids(ids: list[Any]) -> str:
-    """A bigint[] literal of the ids (NULLs left out)."""
-    return "'{" + ",".join(str(int(i)) for i in ids if i is not None) + "}'::bigint[]"
-
-
-def _between(column: str, after: datetime | None, upto: datetime | None) -> str:
-    parts = [f"{column} > '{after.isoformat()}'::timestamptz"] if after else []
-    if upto is not None:
-        parts.append(f"{column} <= '{upto.isoformat()}'::timestamptz")
-    return " AND ".join(parts) or "true"
-
-
-_NARROW_LIMIT = 50_000  # ids past which a dimension's inputs are read whole
-_IDS_LIMIT = 1_000_000  # other movements' ids past which they are read by subquery
-# Associados whose dim_associado versions may change this run (per associado, a superset
-# of those scd2_changes changes): an event not already in the versions (no closed
-# version starting at it, no version holding it with the same tracked values), the
-# latest event's type 1 values differing from a version's, a current version whose
-# associado has no event (deleted), an associado with events but no current version.
-_SCD2_CANDIDATES = (
-    "SELECT e.id FROM {t} e WHERE NOT EXISTS (SELECT 1 FROM {d} v WHERE "
-    "v.id_associado = e.id AND ((v.valid_from = e.atualizado_em AND NOT v.atual) OR "
-    "(v.valid_from <= e.atualizado_em AND e.atualizado_em < v.valid_to AND "
-    "ROW(v.idade, v.estado_civil, v.escolaridade) IS NOT DISTINCT FROM "
-    "ROW(e.idade, e.estado_civil, e.escolaridade)))) "
-    "UNION SELECT e.id FROM (SELECT DISTINCT ON (id) id, nome, sobrenome, email FROM {t} "
-    "ORDER BY id, atualizado_em DESC) e JOIN {d} v ON v.id_associado = e.id "
-    "WHERE ROW(v.nome, v.sobrenome, v.email) IS DISTINCT FROM ROW(e.nome, e.sobrenome, e.email) "
-    "UNION SELECT v.id_associado FROM {d} v WHERE v.atual AND v.sk_associado <> {unknown} "
-    "AND NOT EXISTS (SELECT 1 FROM {t} e WHERE e.id = v.id_associado) "
-    "UNION SELECT e.id FROM {t} e WHERE NOT EXISTS (SELECT 1 FROM {d} v "
-    "WHERE v.id_associado = e.id AND v.atual)"
-)

@@ -285,33 +285,3 @@ def local_text(instant: Column, timezone: str) -> Column:
     PostgreSQL's date_trunc): a cast, since the session's zone is UTC (date_format took
     three times as long on Sail: 5M rows, 3 s against 1.6 s)."""
     return F.date_trunc("second", F.from_utc_timestamp(instant, timezone)).cast("string")
-
-
-def calendar_rows(start: date, end: date, holidays: dict[date, str]) -> list[tuple]:
-    """dim_data's rows from `start` to `end` (inclusive): key yyyymmdd, year, quarter,
-    month and weekday (Monday = 1) with Portuguese names, weekend, national holiday."""
-    from datetime import timedelta
-
-    rows = []
-    day = start
-    while day <= end:
-        weekday = day.isoweekday()
-        holiday = holidays.get(day)
-        rows.append((
-            int(day.strftime("%Y%m%d")), day, day.year, (day.month - 1) // 3 + 1, day.month,
-            MONTHS_PT[day.month - 1], day.day, weekday, WEEKDAYS_PT[weekday - 1],
-            weekday >= 6, holiday is not None, holiday,
-        ))
-        day += timedelta(days=1)
-    return rows
-
-
-MONTHS_PT = ("Janeiro", "Fevereiro", "Março", "Abril", "Maio", "Junho", "Julho", "Agosto",
-             "Setembro", "Outubro", "Novembro", "Dezembro")
-WEEKDAYS_PT = ("Segunda-feira", "Terça-feira", "Quarta-feira", "Quinta-feira", "Sexta-feira",
-               "Sábado", "Domingo")
-DIM_DATA_SCHEMA = (
-    "sk_data int, data date, ano int, trimestre int, mes int, nome_mes string, dia int, "
-    "dia_semana int, nome_dia_semana string, fim_de_semana boolean, feriado boolean, "
-    "nome_feriado string"
-)
