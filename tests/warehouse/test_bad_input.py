@@ -58,3 +58,25 @@ def test_a_bad_step_or_date_is_refused(run_cli) -> None:
     assert run_cli("warehouse", "run", "--step", "gold")[0] == 2
     code, _, err = run_cli("warehouse", "run", "--date", "31/12/2024")
     assert code == 2 and "--date must be a date as YYYY-MM-DD" in err
+
+
+def test_a_second_run_at_once_is_refused_and_writes_nothing(wh: Warehouse, run_cli) -> None:
+    """One run at a time per warehouse: while another holds it (here the test's own
+    connection takes its lock), `warehouse run` stops at once with one line naming
+    the schema, exit 2, nothing made; once it is free, the run loads."""
+    from esteira.connectors import postgres as pg
+    from esteira.warehouse.pg_target import LOCK_NAMESPACE
+
+    seed_source(wh)
+    with pg.connect(wh.dsn, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(hashtext(%s), hashtext(%s))",
+                       (LOCK_NAMESPACE, wh.dw))
+        code, _, err = run_cli("warehouse", "run")
+        assert code == 2, err[-1500:]
+        errors = [line for line in err.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "Traceback" not in err, err[-1500:]
+        assert "another warehouse run" in errors[0] and wh.dw in errors[0], errors[0]
+        assert wh.dw_rows(TABLES_WITH_ROWS, (wh.dw,)) == [(0,)]
+    code, _, err = run_cli("warehouse", "run")
+    assert code == 0, err[-1500:]
+    assert wh.dw_rows("SELECT count(*) FROM {t}.fato_movimentacao_cartao") == [(3,)]

@@ -185,3 +185,41 @@ def test_a_warehouse_older_than_the_notes_has_trusted_clean_everything_once(
     rerun = wh.run(now=ts("2024-03-01T14:00+00:00"))
     assert _step(rerun, "trusted").read == {"associado": 0, "conta": 0, "cartao": 0,
                                            "movimento": 0}
+
+
+def test_dims_computes_again_only_the_ids_trusted_changed(wh: Warehouse) -> None:
+    """dims_pendente: the dims step reads only the ids whose trusted rows changed since
+    it last ran (none on a rerun): Ana's divorce makes a version, Bruno, unchanged,
+    keeps his one. A warehouse made before the notes has dims compare every id once."""
+    seed_source(wh)
+    wh.source_sql("INSERT INTO {s}.associado VALUES (2, 'Bruno', 'Lima', '1985-02-20', "
+                  "'bruno@x.com', 'Solteiro', 'Mestrado', '2024-01-11 10:00-03')")
+    first = wh.run(now=ts("2024-03-01T12:00+00:00"))
+    assert _step(first, "dims").read == {"associado": 2, "conta": 2, "cartao": 2}
+    rerun = wh.run(now=ts("2024-03-01T13:00+00:00"))
+    assert _step(rerun, "dims").read == {"associado": 0, "conta": 0, "cartao": 0}
+
+    wh.source_sql("UPDATE {s}.associado SET estado_civil = 'Divorciado', "
+                  "atualizado_em = '2024-03-01 10:00-03' WHERE id = 1")
+    wh.source_sql("UPDATE {s}.cartao SET nom_impresso = 'ANA S SOUZA' WHERE id = 100")
+    changed = wh.run(now=ts("2024-03-01T14:00+00:00"))
+    assert _step(changed, "dims").read == {"associado": 1, "conta": 0, "cartao": 1}
+    assert wh.dw_rows("SELECT id_associado, estado_civil, atual FROM {t}.dim_associado "
+                      "WHERE id_associado > 0 ORDER BY id_associado, valid_from") == [
+        (1, "Casado", False), (1, "Divorciado", True), (2, "Solteiro", True)]
+    assert wh.dw_rows("SELECT nom_impresso FROM {t}.dim_cartao WHERE id_cartao = 100") == [
+        ("ANA S SOUZA",)]
+
+    # a warehouse older than the notes, whose trusted rows changed before they existed:
+    # dims compares every id once (its query over both tables) and finds Bruno's
+    with pg.connect(wh.dsn) as conn:
+        conn.execute(f"DROP TABLE {wh.dw}.dims_pendente")
+        conn.execute(f"UPDATE {wh.dw}.trusted_associado SET escolaridade = 'Doutorado' "
+                     "WHERE id = 2")
+    again = wh.run("dims", now=ts("2024-03-01T15:00+00:00"))
+    assert _step(again, "dims").read == {"associado": 1, "conta": 0, "cartao": 0}
+    assert wh.dw_rows("SELECT escolaridade, atual FROM {t}.dim_associado "
+                      "WHERE id_associado = 2 ORDER BY valid_from") == [
+        ("Mestrado", False), ("Doutorado", True)]
+    assert _step(wh.run("dims", now=ts("2024-03-01T16:00+00:00")), "dims").read == {
+        "associado": 0, "conta": 0, "cartao": 0}

@@ -12,6 +12,8 @@ from __future__ import annotations
 import shutil
 import uuid
 import weakref
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
@@ -68,6 +70,13 @@ class StagingArea:
                 [StructField(f.name, f.dataType, True, f.metadata) for f in schema])
         _COPIES[staged] = path
         return staged
+
+    def many(self, frames: Mapping[str, DataFrame]) -> dict[str, DataFrame]:
+        """Several frames staged two at a time (the engine writes one while it reads the
+        next one's source); as __call__ each."""
+        with ThreadPoolExecutor(2, thread_name_prefix="esteira-stage") as pool:
+            coming = {name: pool.submit(self, name, df) for name, df in frames.items()}
+            return {name: future.result() for name, future in coming.items()}
 
     def remove(self) -> None:
         """Deletes this run's folder, and the root too when no other run uses it."""

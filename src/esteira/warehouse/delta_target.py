@@ -10,7 +10,10 @@ same commit as the rows), and every other step recomputes the same changes when 
 
 from __future__ import annotations
 
+import fcntl
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from esteira.connectors import delta
-from esteira.errors import InputError, QualityError
+from esteira.errors import EsteiraError, InputError, QualityError
 from esteira.warehouse.io import Check, FactInputs, Mark, Write
 from esteira.warehouse.schemas import CONTROL, KEYS, SMALL_TABLES
 
@@ -47,6 +50,22 @@ class DeltaTarget:
 
     def path(self, table: str) -> Path:
         return self.root / table
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One run at a time per warehouse: an exclusive lock on a file in its folder
+        (released by the system when the process ends, however it does)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".run.lock").open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise EsteiraError(f"another warehouse run is loading {self.root}; run again "
+                                   "when it ends") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def prepare(self, unknown: int, open_end: datetime, first_from: datetime) -> None:
         """Dimensions (with their unknown member) and the fact table, when missing."""

@@ -14,14 +14,16 @@ from typing import Literal, NamedTuple
 
 from pyspark.sql import DataFrame
 
-Mode = Literal["replace", "sync", "append", "upsert", "newer", "missing", "replace_rejects"]
+Mode = Literal["replace", "sync", "sync_ids", "append", "upsert", "newer", "missing",
+               "replace_rejects"]
 Check = Literal["dims", "facts"]
 
 
 @dataclass(frozen=True)
 class Write:
     """`frame` into `table`: replace (whole table), sync (whole table too, but only the
-    rows that differ are deleted or inserted, matched on the table's key), append,
+    rows that differ are deleted or inserted, matched on the table's key), sync_ids
+    (sync.id_rows: the rows of the changed ids replace theirs), append,
     upsert (by `_acao` on the table's key), newer (insert or overwrite an older row of
     the same id), missing (insert only new keys), replace_rejects (this run's rejects
     of the frame's tables)."""

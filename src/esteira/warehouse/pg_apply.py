@@ -16,6 +16,7 @@ from esteira.connectors.postgres_load import Loaded
 from esteira.warehouse.io import Mark, Write
 from esteira.warehouse.schemas import (
     CONTROL,
+    DIMS_PENDING,
     FACTS_PENDING,
     FLAT_MARK,
     FLAT_PENDING,
@@ -64,6 +65,8 @@ def apply_write(conn: Any, schema: str, w: Write, rows: Loaded) -> int:
     if w.mode == "sync":  # as replace, but rows equal to the new ones are left alone
         return _sync(conn, schema, w.table, source, columns, types, insert,
                      w.scope.get(w.table.split("_", 1)[1]))
+    if w.mode == "sync_ids":
+        return _sync_ids(conn, schema, w.table, source, insert)
     if w.mode == "append":
         return conn.execute(insert).rowcount
     if w.mode == "replace_rejects":  # the small tables' rejects are replaced each run
@@ -81,17 +84,14 @@ def apply_write(conn: Any, schema: str, w: Write, rows: Loaded) -> int:
                 sql.SQL("{}{} ON CONFLICT ({}) DO NOTHING").format(insert, order, key)).rowcount
         sets = sql.SQL(", ").join(
             sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in columns)
-        match = sql.SQL(" AND ").join(
-            sql.SQL("t.{k} = s.{k}::{t}").format(k=sql.Identifier(k), t=sql.SQL(types[k]))
-            for k in KEYS[w.table])
-        new_keys = conn.execute(sql.SQL(  # the frame has one row per key (deduplicated)
-            "SELECT count(*) FROM {} s WHERE NOT EXISTS (SELECT 1 FROM {} t WHERE {})").format(
-            source, target, match)).fetchone()[0]
-        rows.rows_after = grown(conn, schema, w.table, new_keys)
-        return conn.execute(sql.SQL(
-            "{}{} ON CONFLICT ({}) DO UPDATE SET {} "
-            "WHERE t.atualizado_em <= EXCLUDED.atualizado_em").format(
-            insert, order, key, sets)).rowcount
+        # the rows it inserted (a row an upsert inserted has no xmax) and those it wrote
+        written, inserted = conn.execute(sql.SQL(
+            "WITH w AS ({}{} ON CONFLICT ({}) DO UPDATE SET {} "
+            "WHERE t.atualizado_em <= EXCLUDED.atualizado_em RETURNING t.xmax = 0 AS new) "
+            "SELECT count(*), count(*) FILTER (WHERE new) FROM w").format(
+            insert, order, key, sets)).fetchone()
+        rows.rows_after = grown(conn, schema, w.table, inserted)
+        return written
     # upsert: UPDATE the 'U' rows first (closing a current version frees its slot in the
     # partial unique index), then INSERT the 'I' rows
     key = KEYS[w.table]
@@ -159,12 +159,9 @@ def _sync(conn: Any, schema: str, table: str, source: Any, columns: list[str],
     """The table made equal to `source` (only the rows of the ids in `scope`, when
     given) by deleting the rows that differ (compared on every column but the ingestion
     time, matched on the key) and inserting the new ones; when a row repeated in the
-    source makes the counts differ, a replace instead. A raw small table notes the ids
-    it changed in trusted_pendente (trusted cleans only those); a trusted one clears
-    them, in the same transaction. Returns the rows deleted or inserted, whichever is
-    more."""
+    source makes the counts differ, a replace instead; the ids it changed noted
+    (_note). Returns the rows deleted or inserted, whichever is more."""
     target = sql.Identifier(schema, table)
-    entity = table.split("_", 1)[1]
     key = sql.SQL(" AND ").join(
         sql.SQL("t.{k} = s.{k}::{t}").format(k=sql.Identifier(k), t=sql.SQL(types[k]))
         for k in KEYS[table])
@@ -189,15 +186,41 @@ def _sync(conn: Any, schema: str, table: str, source: Any, columns: list[str],
     if now != wanted:
         conn.execute(sql.SQL("DELETE FROM {} t WHERE true{}").format(target, within))
         ids, changed = None, conn.execute(insert).rowcount
+    _note(conn, schema, table, ids)
+    return changed
+
+
+def _sync_ids(conn: Any, schema: str, table: str, source: Any, insert: Any) -> int:
+    """sync.id_rows applied: the table's rows of the changed ids deleted, their rows
+    now inserted; the ids noted for trusted. Returns the rows deleted or inserted,
+    whichever is more."""
+    target = sql.Identifier(schema, table)
+    deleted = conn.execute(sql.SQL(
+        "DELETE FROM {t} t WHERE t.id IN (SELECT s.id::bigint FROM {s} s) OR (t.id IS NULL "
+        "AND EXISTS (SELECT 1 FROM {s} s WHERE s.id IS NULL))").format(
+        t=target, s=source)).rowcount
+    inserted = conn.execute(sql.SQL("{} WHERE s.{} = 'I'").format(
+        insert, sql.Identifier(ACTION))).rowcount
+    ids = conn.execute(sql.SQL("SELECT array_agg(DISTINCT id::bigint) FROM {} "
+                               "WHERE id IS NOT NULL").format(source)).fetchone()[0]
+    _note(conn, schema, table, set(ids or ()))
+    return max(deleted, inserted)
+
+
+def _note(conn: Any, schema: str, table: str, ids: set[int] | None) -> None:
+    """After a small table's sync, in its transaction: a raw table notes the ids it
+    changed in trusted_pendente (trusted cleans only those); a trusted one clears them
+    and notes its own in dims_pendente (dims reads only those). None: the whole table."""
+    entity = table.split("_", 1)[1]
     pending = sql.Identifier(schema, TRUSTED_PENDING)
-    if table.startswith("trusted_"):
+    if table.startswith("trusted_"):  # cleaned: for dims now
         conn.execute(sql.SQL("DELETE FROM {} WHERE tabela = %s").format(pending), (entity,))
-    elif ids is None or len(ids) > _NOTED_LIMIT:  # trusted cleans the whole table
+        pending = sql.Identifier(schema, DIMS_PENDING)
+    if ids is None or len(ids) > _NOTED_LIMIT:  # the next step takes the whole table
         conn.execute(sql.SQL("INSERT INTO {} VALUES (%s, NULL)").format(pending), (entity,))
     elif ids:
         conn.execute(sql.SQL("INSERT INTO {} SELECT %s, unnest(%s::bigint[])").format(
             pending), (entity, sorted(ids)))
-    return changed
 
 
 _NOTED_LIMIT = 50_000  # changed ids past which the whole table is noted instead

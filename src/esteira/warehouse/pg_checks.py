@@ -12,12 +12,16 @@ from esteira.warehouse import pg_apply
 
 
 def _check_dims(conn: Any, schema: str, loaded: dict[str, Any]) -> None:
-    """Before commit: no associado with two current versions or overlapping ones."""
-    s = sql.Identifier(schema).as_string(conn)
-    overlaps = conn.execute(  # one sorted pass (a self-join would be quadratic per plan)
+    """Before commit: no associado with two current versions (the partial unique index)
+    or overlapping ones, among those whose versions this run changed (the others' were
+    checked when they changed)."""
+    changed = sql.SQL("SELECT DISTINCT id_associado::bigint FROM {}").format(
+        loaded["dim_associado"].table)
+    overlaps = conn.execute(sql.SQL(  # one sorted pass (a self-join would be quadratic)
         "SELECT count(*) FROM (SELECT valid_from, lag(valid_to) OVER (PARTITION BY "
-        f"id_associado ORDER BY valid_from) AS previous_to FROM {s}.dim_associado) v "
-        "WHERE previous_to > valid_from").fetchone()[0]
+        "id_associado ORDER BY valid_from) AS previous_to FROM {} WHERE id_associado IN "
+        "({})) v WHERE previous_to > valid_from").format(
+        sql.Identifier(schema, "dim_associado"), changed)).fetchone()[0]
     if overlaps:
         raise QualityError(f"dim_associado: {overlaps} overlapping version(s); nothing written")
 

@@ -3,7 +3,7 @@ windows, and the ids whose dimension rows may change (pg_target.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 
@@ -19,6 +19,21 @@ def between(column: str, after: datetime | None, upto: datetime | None) -> str:
     return " AND ".join(parts) or "true"
 
 
+def idade_may_differ(load_date: date) -> str:
+    """A trusted_associado filter: idade by age() differs from the kept one, or the
+    birthday (month and day, 29 February included) is within three days of `load_date`."""
+    leap = date(2000, load_date.month, load_date.day)  # a leap year: 0229 has a place
+    near = ",".join(sorted({(leap + timedelta(days=d)).strftime("%m%d") for d in range(-3, 4)}))
+    return (f"idade IS DISTINCT FROM date_part('year', age('{load_date.isoformat()}'::date, "
+            f"data_nascimento))::integer OR to_char(data_nascimento, 'MMDD') = ANY('{{{near}}}')")
+
+
+# the dimension columns transforms.fact_rows takes (what the facts step reads of them)
+FACT_KEYS = {
+    "dim_cartao": "sk_cartao, id_cartao, id_conta, id_associado",
+    "dim_conta": "sk_conta, id_conta",
+    "dim_associado": "sk_associado, id_associado, valid_from, valid_to",
+}
 NARROW_LIMIT = 50_000  # ids past which a dimension's inputs are read whole
 IDS_LIMIT = 1_000_000  # other movements' ids past which they are read by subquery
 # Associados whose dim_associado versions may change this run (per associado, a superset

@@ -68,6 +68,9 @@ FACTS_PENDING = "fato_pendente"
 # ids of the small tables whose raw rows the raw step changed since trusted last ran (a
 # NULL id: the whole table); trusted cleans only those ids' rows
 TRUSTED_PENDING = "trusted_pendente"
+# the same for the dims step: ids of the small tables whose trusted rows the trusted step
+# changed since dims last ran (a NULL id: the whole table); dims reads only those
+DIMS_PENDING = "dims_pendente"
 # the dimension columns the flat file shows: a change to them re-renders their facts' days
 FLAT_VISIBLE = {
     "dim_associado": ("nome", "sobrenome", "idade"),
@@ -150,6 +153,14 @@ DDL = [
     f"CREATE TABLE IF NOT EXISTS {{s}}.{FACTS_PENDING} (id_associado bigint PRIMARY KEY, "
     "desde timestamptz NOT NULL)",
     f"CREATE TABLE IF NOT EXISTS {{s}}.{TRUSTED_PENDING} (tabela text NOT NULL, id bigint)",
+    f"CREATE TABLE IF NOT EXISTS {{s}}.{DIMS_PENDING} (tabela text NOT NULL, id bigint)",
+    # the facts step analyses sk_data after inserting a new day (pg_apply.apply_write); a
+    # sample of 3,000 rows instead of 30,000: 25 ms instead of 0.25-0.4 s on 5M facts,
+    # and the extract's plan is the same
+    "DO $$ BEGIN IF (SELECT attstattarget FROM pg_attribute WHERE attrelid = "
+    "'{s}.fato_movimentacao_cartao'::regclass AND attname = 'sk_data') <> 10 THEN "
+    "ALTER TABLE {s}.fato_movimentacao_cartao ALTER COLUMN sk_data SET STATISTICS 10; "
+    "END IF; END $$",
 ]
 # Each upsert's key: the column(s) an UPDATE matches on.
 KEYS = {

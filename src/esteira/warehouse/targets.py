@@ -12,6 +12,7 @@ from esteira.connectors.postgres import with_orphan_check, with_settings
 from esteira.settings import Settings
 from esteira.warehouse.delta_target import DeltaTarget
 from esteira.warehouse.pg_target import PostgresTarget
+from esteira.warehouse.raw_mirror import RawMirror
 
 
 def source_dsn(settings: Settings) -> str:
@@ -33,8 +34,11 @@ def make_target(settings: Settings, session: SparkSession) -> PostgresTarget | D
     # the embedded Sail server writes where this process reads: its frames reach the
     # bulk load as Parquet copies (faster than over Spark Connect)
     scratch = settings.home / "warehouse" / "scratch" if settings.engine == "sail" else None
+    # and keeps copies of the raw small tables there, to compare the next source with
+    mirror = RawMirror(session, settings.home / "warehouse" / "mirror" / (
+        f"{cfg.database}.{cfg.dw_schema}")) if scratch is not None else None
     return PostgresTarget(session, dsn, cfg.dw_schema, cfg.jdbc_batch_size, cfg.flat_parts,
-                          scratch)
+                          scratch, mirror)
 
 
 def status(settings: Settings, session: SparkSession | None) -> list[dict[str, object]]:
