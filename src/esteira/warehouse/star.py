@@ -19,9 +19,7 @@ def dims(ctx: StepContext) -> StepResult:
     """dim_associado (SCD2), dim_conta and dim_cartao (type 1), dim_data (calendar)."""
     cfg, out, t = ctx.cfg, StepResult("dims"), ctx.target
     # only the rows whose dimension rows may change (the whole tables on Delta), staged
-    # when read whole: the plan reads each several times (Sail read them again each
-    # time: 17 s instead of 3 s for 100,000 associados); each frame of changes is used
-    # once (by the bulk load), so it is not staged
+    # (_staged); each frame of changes is used once (by the bulk load): not staged
     dim, events, top = _staged(ctx, "associado", t.scd2_inputs(cfg.unknown_key))
     out.read["associado"] = _considered(t, "associado", events)
     versions = scd2.scd2_changes(dim, events, ctx.load_ts, ctx.open_end, cfg.unknown_key, top)
@@ -63,12 +61,12 @@ def _considered(target: PostgresTarget | DeltaTarget, entity: str, rows: DataFra
 
 def _staged(ctx: StepContext, entity: str, inputs: tuple) -> tuple:
     """A dimension's inputs (its rows, the trusted rows, the largest key), both frames
-    staged when they are whole tables (top None); a narrowed few are read again."""
+    staged, two at a time: the changes' plan reads each several times, and Sail reads a
+    source again each time (100,000 associados whole: 17 s instead of 3 s; a narrowed
+    few from PostgreSQL: the dims step 1.24 s against 0.99 s, medians of three)."""
     dim, rows, top = inputs
-    if top is not None:
-        return inputs
-    return (ctx.stage(f"dim_{entity}_before", dim), ctx.stage(f"trusted_{entity}_in", rows),
-            top)
+    staged = ctx.stage.many({f"dim_{entity}_before": dim, f"trusted_{entity}_in": rows})
+    return (*staged.values(), top)
 
 
 def facts(ctx: StepContext) -> StepResult:
