@@ -63,7 +63,8 @@ def test_a_bad_step_or_date_is_refused(run_cli) -> None:
 def test_a_second_run_at_once_is_refused_and_writes_nothing(wh: Warehouse, run_cli) -> None:
     """One run at a time per warehouse: while another holds it (here the test's own
     connection takes its lock), `warehouse run` stops at once with one line naming
-    the schema, exit 2, nothing made; once it is free, the run loads."""
+    the schema, exit 2, nothing made; once it is free, the run loads. A reset waits
+    for no run either."""
     from esteira.connectors import postgres as pg
     from esteira.warehouse.pg_target import LOCK_NAMESPACE
 
@@ -80,3 +81,11 @@ def test_a_second_run_at_once_is_refused_and_writes_nothing(wh: Warehouse, run_c
     code, _, err = run_cli("warehouse", "run")
     assert code == 0, err[-1500:]
     assert wh.dw_rows("SELECT count(*) FROM {t}.fato_movimentacao_cartao") == [(3,)]
+    with pg.connect(wh.dsn, autocommit=True) as holder:  # nor a reset meanwhile
+        holder.execute("SELECT pg_advisory_lock(hashtext(%s), hashtext(%s))",
+                       (LOCK_NAMESPACE, wh.dw))
+        code, _, err = run_cli("warehouse", "reset", "--yes")
+        assert code == 2 and "another warehouse run" in err, err[-1500:]
+    assert wh.dw_rows("SELECT count(*) FROM {t}.fato_movimentacao_cartao") == [(3,)]
+    assert run_cli("warehouse", "reset", "--yes")[0] == 0
+    assert wh.dw_rows(TABLES_WITH_ROWS, (wh.dw,)) == [(0,)]

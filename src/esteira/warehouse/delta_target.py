@@ -82,10 +82,12 @@ class DeltaTarget:
                 delta.write(frame, self.path(table))
 
     def reset(self) -> None:
-        """Removes every warehouse table: the next run is a full load."""
+        """Removes every warehouse table (not while a run holds the warehouse): the next
+        run is a full load."""
         import shutil
 
-        shutil.rmtree(self.root, ignore_errors=True)
+        with self.exclusive():
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def read(self, table: str) -> DataFrame:
         if not delta.exists(self.path(table)):

@@ -105,10 +105,11 @@ class PostgresTarget(PostgresInputs):
                     sql.Identifier(self.schema, left)))
 
     def reset(self) -> None:
-        """Drops every warehouse table (one transaction): the next run is a full load."""
+        """Drops every warehouse table (one transaction; not while a run holds the
+        warehouse): the next run is a full load."""
         from esteira.warehouse.schemas import TABLES
 
-        with pg.connect(self.dsn) as conn, conn.transaction():
+        with self.exclusive(), pg.connect(self.dsn) as conn, conn.transaction():
             for table in (*TABLES, CONTROL, FLAT_PENDING, FACTS_PENDING, TRUSTED_PENDING,
                           DIMS_PENDING):
                 conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(

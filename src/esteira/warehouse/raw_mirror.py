@@ -41,13 +41,17 @@ class RawMirror:
 
     def keep(self, table: str, files: Path, loaded: datetime, schema: StructType) -> None:
         """The Parquet files in `files` (a staged frame's, just loaded into `table` at
-        `loaded`) become the table's copy, replacing any other; links, not copies."""
+        `loaded`) become the table's copy, replacing any other; links where the file
+        system allows, else copies."""
         home = self.root / table
         home.mkdir(parents=True, exist_ok=True)
         building = home / f".new-{uuid.uuid4().hex[:8]}"
         building.mkdir()
         for part in files.glob("*.parquet"):
-            os.link(part, building / part.name)
+            try:
+                os.link(part, building / part.name)
+            except OSError:  # another file system, or no hard links there
+                shutil.copy2(part, building / part.name)
         name = _name(loaded, schema)
         for old in home.iterdir():
             if old != building:
