@@ -228,6 +228,8 @@ class PostgresTarget(PostgresInputs):
         with ThreadPoolExecutor(2, thread_name_prefix="esteira-compare") as pool:
             found = dict(zip(compared, pool.map(lambda f: [r["_id"] for r in f.collect()],
                                                 compared.values()), strict=True))
+        for table, _, _ in kept:  # compared: gone until the commit has made the new one true
+            self.mirror.forget(table)  # (a run killed in between finds none, not an old one)
         return [Write(w.table, sync.id_rows(self.session, w.frame, found[i]), "sync_ids")
                 if i in found and len(found[i]) <= NARROW_LIMIT else w
                 for i, w in enumerate(writes)]

@@ -6,9 +6,10 @@ table) or PostgreSQL comparing 100,000 rows a table (COPY and two anti-joins, 0.
 A copy is the raw step's staged source frame itself (its files linked, not copied),
 kept under a name made of the table's etl_controle ultima_carga, which the raw step sets
 in the transaction that loads those rows, and of the frame's columns. The raw step uses
-a copy only when both match: no copy, a run killed between its commit and the copy's
-rename, a changed source or another warehouse at the same path all read the table from
-PostgreSQL instead. One run at a time holds the warehouse (pg_target.exclusive).
+a copy only when both match, and removes it before its own transaction (two runs for
+the same past --date share an ultima_carga): no copy, a run killed before its new copy
+is in place, a changed source or another warehouse at the same path all read the table
+from PostgreSQL instead. One run at a time holds the warehouse (pg_target.exclusive).
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ class RawMirror:
                 shutil.rmtree(old, ignore_errors=True)
         building.rename(home / name)
 
+
+    def forget(self, table: str) -> None:
+        """The table's copy removed (its rows are about to change)."""
+        shutil.rmtree(self.root / table, ignore_errors=True)
 
     def drop(self) -> None:
         """Every copy removed (the warehouse was dropped)."""
