@@ -36,8 +36,8 @@ class RawMirror:
         if loaded is None:
             return None
         folder = self.root / table / _name(loaded, schema)
-        if not folder.is_dir():
-            return None
+        if not folder.is_dir() or not any(folder.glob("*.parquet")):  # an empty source
+            return None  # leaves no file to read: the table is read back instead
         return self.session.read.schema(schema).parquet(str(folder))
 
     def keep(self, table: str, files: Path, loaded: datetime, schema: StructType) -> None:
