@@ -73,6 +73,7 @@ def jdbc_options(dsn: str, table: str | None = None, **extra: str) -> dict[str, 
 def read_table(
     session: SparkSession, dsn: str, table: str | None = None, query: str | None = None,
     split: tuple[str, int, int, int] | None = None,
+    types: Mapping[str, str] | None = None,
 ) -> DataFrame:
     """A PostgreSQL table or query as a DataFrame, on either engine.
 
@@ -80,6 +81,9 @@ def read_table(
     built in, so pysail's JDBC reader (connectorx) is registered on first use.
     `split` = (integer column, lowest, highest, parts): read in that many ranges of the
     column at once, one connection each (both engines' JDBC partitioning options).
+    `types`: the columns the read returns, in order, with their declared types
+    (column_types): on Sail its schema is made from them instead of asked of the
+    database (sail_jdbc.py).
     """
     if (table is None) == (query is None):
         raise ValueError("give exactly one of table or query")
@@ -94,6 +98,8 @@ def read_table(
     for attempt in (1, 2):
         if session in _SAIL_JDBC:  # this read's schema asked once (sail_jdbc.py)
             options[READ_TOKEN] = uuid.uuid4().hex
+            if types and (known := _sail_schema(types)) is not None:
+                options[SCHEMA_OPTION] = known
         try:
             frame = session.read.format("jdbc").options(**options).load()
             frame.schema  # noqa: B018 - analyse now, so a missing table fails here
@@ -110,7 +116,19 @@ def read_table(
 
 NO_JDBC = "No data source found for: jdbc"
 READ_TOKEN = "esteira.read"  # an option pysail ignores: one value per read (sail_jdbc.py)
+SCHEMA_OPTION = "esteira.schema"  # the read's schema, when the caller knows its types
 _SAIL_JDBC: weakref.WeakSet[SparkSession] = weakref.WeakSet()  # sessions with it registered
+
+
+def is_sail_jdbc(session: SparkSession) -> bool:
+    """True when `session` reads PostgreSQL through pysail's source (sail_jdbc.py)."""
+    return session in _SAIL_JDBC
+
+
+def _sail_schema(types: Mapping[str, str]) -> str | None:
+    from esteira.connectors.sail_jdbc import encoded_schema
+
+    return encoded_schema(types)
 
 
 def _register_sail_jdbc(session: SparkSession) -> None:

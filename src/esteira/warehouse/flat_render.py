@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +42,38 @@ FLAT_SQL = (
 
 
 def of_days(days: list[int] | None) -> sql.Composable:
-    """The WHERE clause of the facts of `days` (None: no clause). The range lets the
-    BRIN index on sk_data skip the other days' pages (it cannot take `= ANY`)."""
+    """The WHERE clause of the facts of `days` (None: no clause): one range per run of
+    consecutive calendar days, which the BRIN index on sk_data can take (it cannot take
+    `= ANY`) and the planner estimates from its histogram. A range plus `= ANY` was
+    estimated as the product of both (1,800 rows for 159,000): nested loops into the
+    dimensions, 1.2-1.7 s instead of 0.7-1.1 s for nine days."""
     if days is None:
         return sql.SQL("")
-    chosen = sorted(days) or [0]
-    return sql.SQL("WHERE f.sk_data BETWEEN {} AND {} AND f.sk_data = ANY({})").format(
-        sql.Literal(chosen[0]), sql.Literal(chosen[-1]), sql.Literal(chosen))
+    runs = day_runs(days) or [(0, 0)]
+    return sql.SQL("WHERE {}").format(sql.SQL(" OR ").join(
+        sql.SQL("f.sk_data BETWEEN {} AND {}").format(sql.Literal(a), sql.Literal(b))
+        for a, b in runs))
+
+
+def day_runs(days: list[int]) -> list[tuple[int, int]]:
+    """yyyymmdd days as runs of consecutive calendar days, (first, last) each: every
+    yyyymmdd integer between two days of a run is a day of it (or no date at all)."""
+    runs: list[tuple[int, int]] = []
+    for day in sorted(set(days)):
+        if runs and _next_day(runs[-1][1]) == day:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def _next_day(day: int) -> int | None:
+    """The yyyymmdd after `day`; None when `day` is no date (a run of its own)."""
+    try:
+        following = date(day // 10000, day // 100 % 100, day % 100) + timedelta(days=1)
+    except ValueError:
+        return None
+    return following.year * 10000 + following.month * 100 + following.day
 
 
 @dataclass(frozen=True)

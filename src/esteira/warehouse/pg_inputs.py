@@ -104,9 +104,13 @@ class PostgresInputs:
             by_id = f"IN ({others})" if len(ids) > IDS_LIMIT else f"= ANY({ids_literal(ids)})"
             chosen = f"({between('carregado_em', after, upto)}) OR id {by_id}"
             dims = self._dims(conn, chosen)
+        # no fact has an id past the largest one: the new movements (most of a load,
+        # their ids past it) are not looked up in the facts' key one by one (50,000
+        # lookups: 0.25 s of PostgreSQL's time, by three processes)
+        known = f"id <= (SELECT max(id_movimento) FROM {s}.fato_movimentacao_cartao)"
         return FactInputs(self.read("trusted_movimento", chosen),
                           self.read("fato_movimentacao_cartao", "id_movimento IN (SELECT id "
-                                    f"FROM {s}.trusted_movimento WHERE {chosen})"),
+                                    f"FROM {s}.trusted_movimento WHERE ({chosen}) AND {known})"),
                           *dims)
 
     def _dims(self, conn: Any = None, chosen: str | None = None) -> tuple[DataFrame, ...]:

@@ -50,6 +50,7 @@ class PostgresTarget(PostgresInputs):
         self.flat_parts, self.scratch, self.mirror = flat_parts, scratch, mirror
         self.narrowed: dict[str, int | None] = {}  # ids each dimension's inputs were cut to
         self._run_conn: Any = None  # the run's own connection, while `exclusive` holds it
+        self._declared: dict[str, dict[str, str]] = {}  # table -> column -> declared type
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -84,6 +85,7 @@ class PostgresTarget(PostgresInputs):
 
     def prepare(self, unknown: int, open_end: datetime, first_from: datetime) -> None:
         """Tables, indexes and unknown members, created when missing (idempotent)."""
+        self._declared.clear()
         with pg.connect(self.dsn) as conn, conn.transaction():
             ident = sql.Identifier(self.schema).as_string(conn)
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident}")
@@ -120,7 +122,21 @@ class PostgresTarget(PostgresInputs):
     def read(self, table: str, where: str | None = None, columns: str = "*") -> DataFrame:
         query = f"SELECT {columns} FROM {self.qualified(table)}" + (
             f" WHERE {where}" if where else "")
-        return pg.read_table(self.session, self.dsn, query=query)
+        return pg.read_table(self.session, self.dsn, query=query,
+                             types=self._types(table, columns))
+
+    def _types(self, table: str, columns: str) -> dict[str, str] | None:
+        """The declared types of `columns` ("*" or plain names) of a warehouse table, from
+        the catalog once per run (only `prepare` changes the tables, before any read);
+        None for anything else."""
+        if table not in self._declared:
+            with self._connected() as conn:
+                self._declared[table] = pg.column_types(conn, self.qualified(table))
+        declared = self._declared[table]
+        names = list(declared) if columns.strip() == "*" else [
+            c.strip() for c in columns.split(",")]
+        return {n: declared[n] for n in names} if declared and all(
+            n in declared for n in names) else None
 
     def marks(self) -> dict[str, dict[str, Any]]:
         with self._connected() as conn:
