@@ -223,3 +223,29 @@ def test_dims_computes_again_only_the_ids_trusted_changed(wh: Warehouse) -> None
         ("Mestrado", False), ("Doutorado", True)]
     assert _step(wh.run("dims", now=ts("2024-03-01T16:00+00:00")), "dims").read == {
         "associado": 0, "conta": 0, "cartao": 0}
+
+
+def test_a_movement_older_than_trusted_s_own_is_left_out_and_the_facts_follow_trusted(
+    wh: Warehouse,
+) -> None:
+    """trusted keeps the newer version of a movement; when a load brings one older than
+    the table's, the facts step computes from what trusted holds (read back), not from
+    the load as the trusted step staged it; the load's other movements still go in."""
+    from decimal import Decimal
+
+    seed_source(wh)
+    wh.run(now=ts("2024-03-01T12:00+00:00"))
+    # trusted's row of movement 1000 is newer than what the source is about to send
+    _dw_sql(wh, "UPDATE {t}.trusted_movimento SET atualizado_em = '2024-03-05 00:00+00' "
+                "WHERE id = 1000")
+    wh.source_sql("UPDATE {s}.movimento SET vlr_transacao = 99.99, "
+                  "atualizado_em = '2024-03-02 10:00-03' WHERE id = 1000")
+    wh.source_sql("INSERT INTO {s}.movimento VALUES (1005, 7.00, 'Café', "
+                  "'2024-02-21 08:00:00', 100, '2024-03-02 10:00-03')")
+    second = wh.run(now=ts("2024-03-02T14:00+00:00"))
+    assert _step(second, "raw").wrote["raw_movimento"] == 2
+    assert _step(second, "trusted").wrote["trusted_movimento"] == 1  # 1005 only
+    assert wh.dw_rows("SELECT id_movimento, vlr_transacao FROM {t}.fato_movimentacao_cartao "
+                      "WHERE id_movimento IN (1000, 1005) ORDER BY 1") == [
+        (1000, Decimal("150.75")), (1005, Decimal("7.00"))]
+    assert [r[3] for r in _flat(wh)[1:]] == ["150.75", "20.00", "5.50", "7.00"]

@@ -100,6 +100,7 @@ class Loaded:
         self._arrow: Any = None
         self.landed: Any = None  # the table they went into whole, when the caller says so
         self.rows_after: int | None = None  # the target's rows after them, when known
+        self.every_row = False  # the caller wrote every row as given (none left out)
 
     @property
     def table(self) -> sql.Composable:

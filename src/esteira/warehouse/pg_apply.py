@@ -79,13 +79,15 @@ def apply_write(conn: Any, schema: str, w: Write, rows: Loaded) -> int:
                 sql.SQL("{}{} ON CONFLICT ({}) DO NOTHING").format(insert, order, key)).rowcount
         sets = sql.SQL(", ").join(
             sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in columns)
-        # the rows it inserted (a row an upsert inserted has no xmax) and those it wrote
-        written, inserted = conn.execute(sql.SQL(
+        # the rows it inserted (a row an upsert inserted has no xmax), those it wrote,
+        # and those it was given (a row older than the table's is not written)
+        written, inserted, given = conn.execute(sql.SQL(
             "WITH w AS ({}{} ON CONFLICT ({}) DO UPDATE SET {} "
             "WHERE t.atualizado_em <= EXCLUDED.atualizado_em RETURNING t.xmax = 0 AS new) "
-            "SELECT count(*), count(*) FILTER (WHERE new) FROM w").format(
-            insert, order, key, sets)).fetchone()
+            "SELECT count(*), count(*) FILTER (WHERE new), (SELECT count(*) FROM {}) "
+            "FROM w").format(insert, order, key, sets, source)).fetchone()
         rows.rows_after = grown(conn, schema, w.table, inserted)
+        rows.every_row = written == given  # the table holds the frame's rows as given
         return written
     # upsert: UPDATE the 'U' rows first (closing a current version frees its slot in the
     # partial unique index), then INSERT the 'I' rows
@@ -132,6 +134,7 @@ def _first_load(conn: Any, schema: str, w: Write, rows: Loaded, types: dict[str,
             sql.Identifier(schema, CONTROL)), (FLAT_MARK,))
     rows.landed = sql.Identifier(schema, w.table)  # what the checks read: these rows
     rows.rows_after = added
+    rows.every_row = w.mode != "upsert"  # an upsert's: only its inserts went in
     return added
 
 

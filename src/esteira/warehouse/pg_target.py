@@ -51,6 +51,7 @@ class PostgresTarget(PostgresInputs):
         self.narrowed: dict[str, int | None] = {}  # ids each dimension's inputs were cut to
         self._run_conn: Any = None  # the run's own connection, while `exclusive` holds it
         self._declared: dict[str, dict[str, str]] = {}  # table -> column -> declared type
+        self._every_row: dict[str, bool] = {}  # table -> the last apply wrote all its rows
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -182,6 +183,12 @@ class PostgresTarget(PostgresInputs):
             self.dsn, self.schema, path, delimiter, encoding, timezone, self.flat_parts, lines)
         return rows
 
+    def wrote_every_row(self, table: str) -> bool:
+        """True when the last `apply` wrote every row of `table`'s frame as given (none
+        left out as older than the table's): the table's rows of that load are the
+        frame's, and the next step may take the frame instead of reading them back."""
+        return self._every_row.get(table, False)
+
     def check_fact_total(self, changes: DataFrame, inserts: int) -> None:
         """Checked inside the transaction instead (see _check_facts)."""
 
@@ -193,6 +200,7 @@ class PostgresTarget(PostgresInputs):
         def work(conn: Any, loaded: dict[str, Any]) -> dict[str, int]:
             written = {w.table: pg_apply.apply_write(conn, self.schema, w, loaded[w.table])
                        for w in writes}
+            self._every_row = {t: rows.every_row for t, rows in loaded.items()}
             if check is not None:
                 pg_checks.CHECKS[check](conn, self.schema, loaded)
             if check == "dims":  # the dimensions match trusted now

@@ -76,9 +76,13 @@ def facts(ctx: StepContext) -> StepResult:
     marks = t.marks()
     after = marks.get("fato_movimentacao_cartao", {}).get("high_water_mark")
     upto = last_load(ctx, marks, "trusted_movimento", "carregado_em")
-    inputs = t.fact_inputs(after, upto)
-    if after is None and (given := handed(ctx, "trusted_movimento", None, upto)) is not None:
-        inputs = inputs._replace(movements=given)
+    given = handed(ctx, "trusted_movimento", after, upto)  # this run's load, as staged
+    if after is None or given is None:
+        inputs = t.fact_inputs(after, upto)
+        if given is not None:
+            inputs = inputs._replace(movements=given)
+    else:  # only PostgreSQL hands over a later load (wrote_every_row)
+        inputs = t.fact_inputs(after, upto, window=given)
     desired = transforms.fact_rows(
         inputs.movements, inputs.dim_cartao, inputs.dim_conta, inputs.dim_associado,
         cfg.timezone, cfg.unknown_key, ctx.first_from)
