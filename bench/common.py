@@ -26,6 +26,24 @@ import time
 from pathlib import Path
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(stolen, all) CPU ticks since boot, from /proc/stat ((0, 0) elsewhere): two
+    readings give the share of the machine's CPU time its host took meanwhile (steal),
+    which slows every figure on a shared machine."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            ticks = [int(x) for x in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (ticks[7] if len(ticks) > 7 else 0), sum(ticks[:8])
+
+
+def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of CPU time stolen between two cpu_ticks() readings (0 when unknown)."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else 0.0
+
+
 class WorkerStopped(Exception):
     """A worker killed for running past its time or memory limit (why is the message)."""
 

@@ -28,7 +28,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import check, cold_warm, engine_parser, print_checks, run_worker, scale_of
+from common import (
+    check,
+    cold_warm,
+    cpu_ticks,
+    engine_parser,
+    print_checks,
+    run_worker,
+    scale_of,
+    steal_share,
+)
 
 from esteira import endpoints
 from esteira.connectors import postgres as pg
@@ -55,25 +64,27 @@ def worker(args: argparse.Namespace) -> None:
     dsn = endpoints.postgres_dsn(settings)
     session = get_session(settings)
     associados, movimentos = sizes(args.scale)
-    full, incremental, checks, loads = [], [], [], []
+    full, incremental, checks, loads, stolen = [], [], [], [], []
     for i in range(1 + args.repeat):
         _sql(dsn, f"DROP SCHEMA IF EXISTS {dw} CASCADE")
         generate(dsn, source, associados, movimentos, seed=7 + i)
-        start = time.perf_counter()
+        start, ticks = time.perf_counter(), cpu_ticks()
         job.run(settings, session, job.WarehouseRequest.parse(settings.warehouse))
         full.append(time.perf_counter() - start)
+        stolen.append(round(100 * steal_share(ticks, cpu_ticks())))
         checks.append(_check(dsn, source, dw, flat, f"run {i + 1} full"))
         mutate(dsn, source, seed=i + 1)
-        start = time.perf_counter()
+        start, ticks = time.perf_counter(), cpu_ticks()
         job.run(settings, session, job.WarehouseRequest.parse(settings.warehouse))
         incremental.append(time.perf_counter() - start)
+        stolen.append(round(100 * steal_share(ticks, cpu_ticks())))
         loads.append(round(os.getloadavg()[0], 1))
         checks.append(_check(dsn, source, dw, flat, f"run {i + 1} incremental"))
     _sql(dsn, f"DROP SCHEMA IF EXISTS {dw} CASCADE")
     _sql(dsn, f"DROP SCHEMA IF EXISTS {source} CASCADE")
     print(json.dumps({"full": {"cold": full[0], "warm": full[1:]},
                       "incremental": {"cold": incremental[0], "warm": incremental[1:]},
-                      "checks": checks, "load": loads}))
+                      "checks": checks, "load": loads, "steal": stolen}))
 
 
 def _sql(dsn: str, statement: str) -> list[tuple]:
@@ -124,7 +135,9 @@ def main() -> None:
               f"({share:.0%} of the full load; target under {INCREMENTAL_SHARE:.0%}: "
               f"{'met' if share < INCREMENTAL_SHARE else 'missed'})")
         print(f"{engine:6} load average (1 min) after each repetition: "
-              f"{', '.join(str(x) for x in r.get('load', []))}")
+              f"{', '.join(str(x) for x in r.get('load', []))}; CPU stolen by the host "
+              f"during each full, incremental run: "
+              f"{', '.join(f'{x}%' for x in r.get('steal', []))}")
         print_checks(engine, r["checks"])
     if "sail" in results:
         full = _median(results["sail"]["full"])
