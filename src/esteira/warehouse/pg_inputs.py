@@ -112,8 +112,9 @@ class PostgresInputs:
         # their ids past it) are not looked up in the facts' key one by one (50,000
         # lookups: 0.25 s of PostgreSQL's time, by three processes)
         known = f"id <= (SELECT max(id_movimento) FROM {s}.fato_movimentacao_cartao)"
-        movements = self.read("trusted_movimento", chosen)
-        if window is not None:  # the others (outside the window) read, the window taken
+        if window is None:
+            movements = self.read("trusted_movimento", chosen)
+        else:  # the others (outside the window) read, the window taken as given
             others_only = self.read("trusted_movimento", f"id {by_id} AND NOT coalesce(("
                                     f"{between('carregado_em', after, upto)}), false)")
             # in the read's types: Sail's union of decimal(10,2) and decimal(38,10)

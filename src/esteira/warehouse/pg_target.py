@@ -200,7 +200,7 @@ class PostgresTarget(PostgresInputs):
         def work(conn: Any, loaded: dict[str, Any]) -> dict[str, int]:
             written = {w.table: pg_apply.apply_write(conn, self.schema, w, loaded[w.table])
                        for w in writes}
-            self._every_row = {t: rows.every_row for t, rows in loaded.items()}
+            every_row.update({t: rows.every_row for t, rows in loaded.items()})
             if check is not None:
                 pg_checks.CHECKS[check](conn, self.schema, loaded)
             if check == "dims":  # the dimensions match trusted now
@@ -214,10 +214,13 @@ class PostgresTarget(PostgresInputs):
             return written
 
         kept: list[tuple[str, Path, Any]] = []
+        every_row: dict[str, bool] = {}  # said only once committed
+        self._every_row = {}
         writes = self._by_ids(writes, kept)
         frames = {w.table: w.frame for w in writes}
         written = postgres_load.load_and_apply(self.dsn, frames, work, schema=self.schema,
                                                batch_size=self.batch_size, scratch=self.scratch)
+        self._every_row = every_row
         marked = {m.table for m in marks}
         for table, files, schema in kept:  # committed: their copies for the next run
             if self.mirror is not None and table in marked:
