@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import ctypes
 import functools
+import glob
 import io
 import os
 import shutil
@@ -222,9 +223,13 @@ def swap_in(tmp: Path, path: Path) -> None:
     renameat2 RENAME_EXCHANGE) and unlinking the old one in a thread: a plain rename
     over a file on ext4 makes the kernel allocate the new file's delayed blocks first
     (0.64-0.76 s for 700 MB here), and unlinking 700 MB takes another 0.3 s. Elsewhere
-    (no renameat2, a file system without exchange, no previous file), os.replace."""
+    (no renameat2, a file system without exchange, no previous file), os.replace.
+    The old version goes by a name of its own kind (`.<name>.old-*`): one a killed
+    process left behind is removed by the next swap."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.old-*"):
+        stale.unlink(missing_ok=True)  # only ever old versions on their way out
     if path.exists() and _exchange(tmp, path):
-        old = _beside(path)
+        old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
         os.rename(tmp, old)  # a fresh name: the next write may reuse `tmp` at once
         threading.Thread(target=old.unlink, kwargs={"missing_ok": True},
                          name="esteira-unlink").start()
