@@ -18,7 +18,7 @@ import pytest
 
 from esteira import cli
 from esteira.errors import ConfigError
-from esteira.services import cluster
+from esteira.services import cluster, local
 from esteira.services.local import pid_alive, port_answers, read_state, wait_until
 from esteira.settings import load_settings
 
@@ -34,29 +34,39 @@ def cluster_home() -> Iterator[Path]:
     shutil.rmtree(home, ignore_errors=True)
 
 
-def test_up_status_down_with_a_taken_port(cluster_home: Path, monkeypatch, capsys) -> None:
+def test_up_status_down_with_taken_ports(cluster_home: Path, monkeypatch, capsys) -> None:
+    """The configured master port is taken (a free one is chosen and said so), and the
+    port chosen for Connect is taken after it was seen free, the race CI once lost:
+    Spark binds the next one, and the cluster must record where Connect really is."""
     monkeypatch.setenv("ESTEIRA_HOME", str(cluster_home))
     monkeypatch.setenv("ESTEIRA_CLUSTER__WORKERS", "1")
-    settings = load_settings()
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        taken = busy.getsockname()[1]
+    with socket.socket() as busy, socket.socket() as raced:
+        for sock in (busy, raced):
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+        taken, lost = busy.getsockname()[1], raced.getsockname()[1]
         monkeypatch.setenv("ESTEIRA_CLUSTER__MASTER_PORT", str(taken))
+        choose = local.choose_port
+        monkeypatch.setattr(local, "choose_port", lambda name, *args: (
+            lost if name == "Spark Connect" else choose(name, *args)))
         settings = load_settings()
         try:
-            _lifecycle(settings, taken, capsys)
+            _lifecycle(settings, taken, lost, capsys)
         finally:
             cluster.down(settings)
 
 
-def _lifecycle(settings, taken: int, capsys) -> None:
+def _lifecycle(settings, taken: int, lost: int, capsys) -> None:
     assert not cluster.status(settings).running
 
     first = cluster.up(settings)
-    assert first.running and first.workers == 1 and first.version == "4.1.1"
+    assert first.running and first.workers == 1 and first.version == "4.1.1", first.notes
     assert first.port != taken and first.master_url == f"spark://127.0.0.1:{first.port}"
     assert f"port {taken} is taken; the Spark master uses free port {first.port} instead" in (
+        first.notes)
+    connect_port = int(first.connect_url.rsplit(":", 1)[1])
+    assert connect_port != lost
+    assert f"port {lost} was taken while Spark Connect started; it listens on {connect_port}" in (
         first.notes)
     logs = settings.home / "services"
     assert (logs / "cluster-master.log").stat().st_size > 0
@@ -84,7 +94,8 @@ def _lifecycle(settings, taken: int, capsys) -> None:
     executors = [c.pid for w in state["workers"] for c in psutil.Process(w).children(True)]
     os.kill(state["workers"][0], signal.SIGKILL)
     assert wait_until(lambda: not pid_alive(state["workers"][0]), timeout=10)
-    assert not cluster.status(settings).running
+    dead = cluster.status(settings)
+    assert not dead.running and dead.notes == ["0 of 1 workers run"]
     stopped = cluster.down(settings)
     assert not stopped.running
     for pid in [state["master"], state["connect"], *state["workers"], *executors]:

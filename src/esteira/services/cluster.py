@@ -11,22 +11,20 @@ State (pids, the ports really used) lives in <home>/services/cluster.json, logs 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from esteira.errors import ServiceError
-from esteira.services import local
+from esteira.services import local, spark_daemons
 from esteira.services.local import LOOPBACK, ServiceStatus
 from esteira.settings import Settings
 
@@ -91,24 +89,35 @@ def connect_url(settings: Settings) -> str:
 def status(settings: Settings) -> ClusterStatus:
     state = local.read_state(settings, NAME)
     p = paths(settings)
-    alive_workers = [pid for pid in state.get("workers", []) if local.pid_alive(pid, WORKER_CLASS)]
-    running = (
-        local.pid_alive(state.get("master"), MASTER_CLASS)
-        and local.pid_alive(state.get("connect"), CONNECT_CLASS)
-        and len(alive_workers) == settings.cluster.workers
-        and local.port_answers(state.get("master_port", 0))
-        and local.port_answers(state.get("connect_port", 0))
-    )
+    missing = _missing(settings, state)
     found = ClusterStatus(
-        NAME, bool(running), version=_version(), data_dir=p["root"], log_file=p["master_log"]
+        NAME, not missing, version=_version(), data_dir=p["root"], log_file=p["master_log"]
     )
-    if running:
+    if missing and state.get("master"):  # started once: say what is not there
+        found.notes = missing
+    if not missing:
         found.pid, found.port = state["master"], state["master_port"]
         found.master_url = master_url(settings)
         found.connect_url = connect_url(settings)
         found.ui_url = f"http://{LOOPBACK}:{state['ui_port']}"
-        found.workers = _alive_workers(state["ui_port"])
+        found.workers = spark_daemons.alive_workers(state["ui_port"])
     return found
+
+
+def _missing(settings: Settings, state: dict[str, Any]) -> list[str]:
+    """What keeps the recorded cluster from running; empty when it all runs and answers."""
+    missing = []
+    for key, marker, what in (("master", MASTER_CLASS, "the master"),
+                              ("connect", CONNECT_CLASS, "the Connect server")):
+        port = state.get(f"{key}_port", 0)
+        if not local.pid_alive(state.get(key), marker):
+            missing.append(f"{what} is not running")
+        elif not local.port_answers(port):
+            missing.append(f"{what} does not answer on port {port}")
+    alive = sum(local.pid_alive(pid, WORKER_CLASS) for pid in state.get("workers", []))
+    if alive != settings.cluster.workers:
+        missing.append(f"{alive} of {settings.cluster.workers} workers run")
+    return missing
 
 
 def up(settings: Settings) -> ClusterStatus:
@@ -176,28 +185,34 @@ def _start(settings: Settings) -> ClusterStatus:
         folder.mkdir(parents=True, exist_ok=True)
     env = _env(settings)
     state = {**ports, "started": time.time(), "workers": []}
-    master = f"spark://{LOOPBACK}:{ports['master_port']}"
     bin_dir = spark_home() / "bin"
+    timeout = cfg.start_timeout
     try:
-        state["master"] = _spawn(
+        state["master"], offset = spark_daemons.spawn(
             [str(bin_dir / "spark-class"), MASTER_CLASS, "--host", LOOPBACK,
              "--port", str(ports["master_port"]), "--webui-port", str(ports["ui_port"])],
             p["master_log"], env,
         )
         local.write_state(settings, NAME, state)
-        _wait(settings, "the Spark master", state["master"], MASTER_CLASS, p["master_log"],
-              lambda: local.port_answers(ports["ui_port"]))
+        master_ports = partial(spark_daemons.bound_ports, p["master_log"], offset,
+                               "master_port", "ui_port")
+        spark_daemons.wait_ready("the Spark master", state["master"], MASTER_CLASS,
+                                 p["master_log"], master_ports, timeout)
+        spark_daemons.take_bound(state, master_ports(), notes)
+        local.write_state(settings, NAME, state)
+        master = f"spark://{LOOPBACK}:{state['master_port']}"
         for n in range(1, cfg.workers + 1):
-            state["workers"].append(_spawn(
+            state["workers"].append(spark_daemons.spawn(
                 [str(bin_dir / "spark-class"), WORKER_CLASS, "--host", LOOPBACK,
                  "--cores", str(cfg.worker_cores), "--memory", cfg.worker_memory,
                  "--webui-port", str(local.free_port()), "--work-dir", str(p["work"]), master],
                 Path(str(p["worker_log"]).format(n=n)), env,
-            ))
+            )[0])
             local.write_state(settings, NAME, state)
-        _wait(settings, "the Spark workers", state["master"], MASTER_CLASS, p["master_log"],
-              lambda: _alive_workers(ports["ui_port"]) >= cfg.workers)
-        state["connect"] = _spawn(
+        spark_daemons.wait_ready(
+            "the Spark workers", state["master"], MASTER_CLASS, p["master_log"],
+            lambda: spark_daemons.alive_workers(state["ui_port"]) >= cfg.workers, timeout)
+        state["connect"], offset = spark_daemons.spawn(
             [str(bin_dir / "spark-submit"), "--class", CONNECT_CLASS, "--name", "esteira-connect",
              "--master", master, "--driver-memory", cfg.connect_memory,
              "--jars", ",".join(str(j.resolve()) for j in jars),
@@ -206,8 +221,15 @@ def _start(settings: Settings) -> ClusterStatus:
             p["connect_log"], {k: v for k, v in env.items() if k != "SPARK_DAEMON_MEMORY"},
         )
         local.write_state(settings, NAME, state)
-        _wait(settings, "the Spark Connect server", state["connect"], CONNECT_CLASS,
-              p["connect_log"], lambda: local.port_answers(ports["connect_port"]))
+        connect_ports = partial(spark_daemons.bound_ports, p["connect_log"], offset,
+                                "connect_port")
+        spark_daemons.wait_ready("the Spark Connect server", state["connect"], CONNECT_CLASS,
+                                 p["connect_log"], connect_ports, timeout)
+        spark_daemons.take_bound(state, connect_ports(), notes)
+        local.write_state(settings, NAME, state)
+        if not local.wait_until(lambda: status(settings).running, timeout):
+            raise ServiceError("the Spark cluster started but " + "; ".join(
+                status(settings).notes) + f"; see the logs in {p['master_log'].parent}")
     except BaseException:
         _stop_all(state)  # nothing half-started is left behind
         local.write_state(settings, NAME, {k: state[k] for k in ports})
@@ -229,6 +251,8 @@ def _confs(settings: Settings, port: int) -> list[str]:
     conf = {
         "spark.connect.grpc.binding.address": LOOPBACK,
         "spark.connect.grpc.binding.port": str(port),
+        # the next port when this one was taken since it was chosen (default: fail)
+        "spark.connect.grpc.port.maxRetries": "16",
         "spark.driver.host": LOOPBACK,
         "spark.driver.bindAddress": LOOPBACK,
         "spark.executor.memory": settings.cluster.executor_memory,
@@ -257,39 +281,6 @@ def _env(settings: Settings) -> dict[str, str]:
         PYSPARK_PYTHON=sys.executable,
     )
     return env
-
-
-def _spawn(command: list[str], log_file: Path, env: dict[str, str]) -> int:
-    """Starts one daemon in its own session (a Ctrl-C in the caller's terminal spares it);
-    spark-class execs java, so the pid is the JVM's."""
-    with log_file.open("a") as out:
-        proc = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=True,
-        )
-    return proc.pid
-
-
-def _wait(settings: Settings, what: str, pid: int, marker: str, log_file: Path,
-          ready) -> None:
-    ok = local.wait_until(lambda: not local.pid_alive(pid, marker) or ready(),
-                          settings.cluster.start_timeout)
-    if not local.pid_alive(pid, marker):
-        raise ServiceError(f"{what} stopped while starting; see its log: {log_file}")
-    if not ok:
-        raise ServiceError(
-            f"{what} was not ready within {settings.cluster.start_timeout:.0f} s; "
-            f"see its log: {log_file}"
-        )
-
-
-def _alive_workers(ui_port: int) -> int:
-    """ALIVE workers as the master reports them (its web UI's JSON)."""
-    try:
-        with urllib.request.urlopen(f"http://{LOOPBACK}:{ui_port}/json/", timeout=5) as resp:
-            return int(json.load(resp).get("aliveworkers", 0))
-    except (OSError, ValueError):
-        return 0
 
 
 def _version() -> str:
