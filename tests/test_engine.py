@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from esteira import jvm_archive
 from esteira.engine import connector_jars, local_fs_conf, loopback_driver_conf, unsubmitted
 from esteira.errors import EngineError
+from esteira.settings import load_settings
 
 
 def test_session_runs_sql_and_delta_round_trip(spark, tmp_path):
@@ -138,3 +140,46 @@ def test_remote_spark_connect_url_runs_a_job(tmp_path: Path):
         assert (out / "clients" / "_delta_log").is_dir()
     finally:
         server.stop()
+
+
+_PROBE = (
+    "from esteira.engine import get_session\n"
+    "from esteira.settings import load_settings\n"
+    "print(get_session(load_settings(engine='spark')).range(5).count())\n"
+)
+
+
+def _probe(tmp_path: Path, home: Path, java_options: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPARK_CONNECT")}
+    env.update(ESTEIRA_HOME=str(home), ESTEIRA_SPARK__JAVA_OPTIONS=java_options)
+    return subprocess.run([sys.executable, "-c", _PROBE], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_the_driver_jvm_maps_the_class_data_archive_and_ignores_a_broken_one(
+    engine: str, tmp_path: Path
+) -> None:
+    """`make setup` built the archive: a new driver JVM maps it (the JVM's own cds log
+    says so). An archive the JVM cannot use costs nothing but the speed: same result,
+    nothing on stdout but the command's."""
+    if engine != "spark":
+        pytest.skip("a JVM setting")
+    home = Path(__file__).resolve().parents[1] / ".esteira"
+    archive = jvm_archive.archive_path(load_settings(home=home))
+    assert archive.is_file(), "make setup builds it: python -m esteira.jvm_archive"
+    cds_log = tmp_path / "cds.log"
+    done = _probe(tmp_path, home, f"-Xlog:cds=info:file={cds_log}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == "5\n"
+    text = cds_log.read_text()
+    assert f"Opened archive {archive}." in text and "Mapped dynamic region" in text
+
+    broken_home = tmp_path / "home"
+    (broken_home / "jars").mkdir(parents=True)
+    (broken_home / "jars" / "spark").symlink_to(home / "jars" / "spark")
+    broken = jvm_archive.archive_path(load_settings(home=broken_home))
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"not an archive" * 100)
+    done = _probe(tmp_path, broken_home, "")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == "5\n"

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from pyspark.sql import SparkSession
 
+from esteira import jvm_archive
 from esteira.connectors.s3 import s3a_conf
 from esteira.errors import EngineError
 from esteira.settings import Settings
@@ -202,8 +203,11 @@ def _jvm_session(settings: Settings) -> SparkSession:
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
         "spark.databricks.delta.snapshotPartitions": "2",
-        "spark.driver.extraJavaOptions": " ".join(
-            filter(None, [f"-Dderby.system.home={warehouse}", settings.spark.java_options])),
+        "spark.driver.extraJavaOptions": " ".join(filter(None, [
+            f"-Dderby.system.home={warehouse}",
+            "" if submitted is not None else jvm_archive.java_options(settings),
+            settings.spark.java_options,
+        ])),
         **local_fs_conf(master, jars),
         **loopback_driver_conf(master),
         # s3a:// (hadoop-aws) from the AWS_* environment
