@@ -73,8 +73,7 @@ def build(settings: Settings) -> Path | None:
     for stale in path.parent.glob("spark-*.jsa*"):
         stale.unlink()
     partial = path.with_suffix(".jsa.part")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPARK_CONNECT")}
-    env["JOPTS"] = f"-XX:ArchiveClassesAtExit={partial} {QUIET}"
+    env = {**os.environ, "JOPTS": f"-XX:ArchiveClassesAtExit={partial} {QUIET}"}
     done = subprocess.run(
         [sys.executable, "-c", "from esteira.jvm_archive import _training_run; _training_run()"],
         env=env, capture_output=True, text=True, timeout=900, check=False,
